@@ -1,0 +1,427 @@
+//! Cluster metadata and routing: which broker leads a partition, which broker
+//! to ask when any will do, and when to refresh what we know.
+//!
+//! Refresh rules (as in the Java client): metadata is fetched on demand for
+//! the topics a client uses; a routing error (NOT_LEADER_OR_FOLLOWER,
+//! UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE, a broker that went away)
+//! marks it stale, and the next refresh happens no sooner than
+//! `retry.backoff.ms` after the previous attempt; it is also refreshed when
+//! older than `metadata.max.age.ms`. No thread runs for this: clients call
+//! [`Cluster::maybe_refresh`] from their own loops.
+
+pub mod metadata;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+pub use metadata::{Broker, ClusterMetadata, PartitionMetadata, TopicMetadata};
+
+use crate::config::Resolved;
+use crate::error::{Error, Result};
+use crate::net::pool::{Backoff, random_unit};
+use crate::net::{BrokerAddress, Connection, ConnectionPool, ConnectionSettings};
+use crate::protocol::messages::MetadataRequest;
+use crate::protocol::messages::metadata_request::MetadataRequestTopic;
+use crate::protocol::{KafkaCode, Request};
+
+/// Settings of a [`Cluster`], taken from a client's configuration.
+#[derive(Clone, Debug)]
+pub struct ClusterSettings {
+    /// `bootstrap.servers`.
+    pub bootstrap: Vec<BrokerAddress>,
+    /// Per-connection settings.
+    pub connection: ConnectionSettings,
+    /// Reconnect backoff.
+    pub reconnect_backoff: Backoff,
+    /// `retry.backoff.ms`.
+    pub retry_backoff: Duration,
+    /// `metadata.max.age.ms`.
+    pub metadata_max_age: Duration,
+    /// Whether Metadata requests may create missing topics
+    /// (`allow.auto.create.topics`; the broker must allow it too).
+    pub allow_auto_create_topics: bool,
+}
+
+impl ClusterSettings {
+    /// Reads the common settings of a validated configuration.
+    pub(crate) fn from_config(c: &Resolved) -> Result<ClusterSettings> {
+        let bootstrap = parse_bootstrap(&c.list("bootstrap.servers"))?;
+        let idle = c.int("connections.max.idle.ms");
+        Ok(ClusterSettings {
+            bootstrap,
+            connection: ConnectionSettings {
+                client_id: c.opt_str("client.id").map(str::to_string),
+                request_timeout: c.millis("request.timeout.ms"),
+                connect_timeout: c.millis("socket.connection.setup.timeout.ms"),
+                send_buffer_bytes: c.int("send.buffer.bytes") as i32,
+                receive_buffer_bytes: c.int("receive.buffer.bytes") as i32,
+                max_response_size: c.int("receive.message.max.bytes") as usize,
+                idle_timeout: (idle >= 0).then(|| Duration::from_millis(idle as u64)),
+                software_name: c.str("client.software.name").to_string(),
+                software_version: c.str("client.software.version").to_string(),
+            },
+            reconnect_backoff: Backoff {
+                initial: c.millis("reconnect.backoff.ms"),
+                max: c.millis("reconnect.backoff.max.ms"),
+            },
+            retry_backoff: c.millis("retry.backoff.ms"),
+            metadata_max_age: c.millis("metadata.max.age.ms"),
+            allow_auto_create_topics: true,
+        })
+    }
+}
+
+/// Parses `host:port` entries (IPv6 as `[::1]:9092`). Bootstrap addresses get
+/// node ids -1, -2, ... until the cluster tells us the real ones.
+pub fn parse_bootstrap(servers: &[String]) -> Result<Vec<BrokerAddress>> {
+    let mut out = Vec::new();
+    for (i, s) in servers.iter().enumerate() {
+        let bad = || {
+            Error::config(
+                "bootstrap.servers",
+                s.as_str(),
+                "expected a comma-separated list of host:port (IPv6 as [addr]:port)",
+            )
+        };
+        let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        if host.is_empty() || port == 0 {
+            return Err(bad());
+        }
+        out.push(BrokerAddress {
+            node_id: -1 - i as i32,
+            host: host.to_string(),
+            port,
+        });
+    }
+    if out.is_empty() {
+        return Err(Error::config("bootstrap.servers", "", "at least one host:port is required"));
+    }
+    Ok(out)
+}
+
+#[derive(Default)]
+struct RefreshState {
+    /// Topics this client uses; refreshed together.
+    wanted: BTreeSet<String>,
+    stale: bool,
+    last_attempt: Option<Instant>,
+}
+
+/// Metadata cache plus the connection pool: the routing layer every client
+/// (producer, consumer, admin) is built on.
+pub struct Cluster {
+    settings: ClusterSettings,
+    pool: ConnectionPool,
+    metadata: RwLock<Arc<ClusterMetadata>>,
+    refresh: Mutex<RefreshState>,
+    /// Serializes refreshes so concurrent callers do not all send Metadata.
+    refresh_lock: Mutex<()>,
+}
+
+impl Cluster {
+    /// A cluster handle; nothing is connected until first use.
+    pub fn new(settings: ClusterSettings) -> Cluster {
+        Cluster {
+            pool: ConnectionPool::new(settings.connection.clone(), settings.reconnect_backoff),
+            settings,
+            metadata: RwLock::new(Arc::new(ClusterMetadata::default())),
+            refresh: Mutex::new(RefreshState {
+                stale: true,
+                ..Default::default()
+            }),
+            refresh_lock: Mutex::new(()),
+        }
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &ClusterSettings {
+        &self.settings
+    }
+
+    /// The connection pool.
+    pub fn pool(&self) -> &ConnectionPool {
+        &self.pool
+    }
+
+    /// The current metadata snapshot.
+    pub fn metadata(&self) -> Arc<ClusterMetadata> {
+        self.metadata.read().unwrap().clone()
+    }
+
+    /// A connection to the broker with `node_id` (from metadata).
+    pub fn connection(&self, node_id: i32) -> Result<Arc<Connection>> {
+        let md = self.metadata();
+        let broker = md.brokers.get(&node_id).ok_or_else(|| {
+            self.request_refresh();
+            Error::InvalidArgument(format!("broker {node_id} is not in the cluster metadata"))
+        })?;
+        self.pool.get(&broker.address())
+    }
+
+    /// A connection to any broker: known brokers first (starting at a random
+    /// one to spread load), then the bootstrap servers. Brokers in reconnect
+    /// backoff are skipped while others remain.
+    pub fn any_connection(&self) -> Result<Arc<Connection>> {
+        let md = self.metadata();
+        let mut candidates: Vec<BrokerAddress> = md.brokers.values().map(Broker::address).collect();
+        if !candidates.is_empty() {
+            let start = (random_unit() * candidates.len() as f64) as usize % candidates.len();
+            candidates.rotate_left(start);
+        }
+        candidates.extend(self.settings.bootstrap.iter().cloned());
+        for c in &candidates {
+            if let Some(conn) = self.pool.existing(c.node_id) {
+                return Ok(conn);
+            }
+        }
+        let mut last = None;
+        for c in candidates.iter().filter(|c| !self.pool.is_backing_off(c.node_id)) {
+            match self.pool.get(c) {
+                Ok(conn) => return Ok(conn),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            let wait = candidates
+                .iter()
+                .map(|c| self.pool.backoff_remaining(c.node_id))
+                .min()
+                .unwrap_or_default();
+            Error::Io {
+                broker: candidates.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotConnected,
+                    format!("no broker reachable; every broker is backing off (next attempt in {} ms)", wait.as_millis()),
+                ),
+            }
+        }))
+    }
+
+    /// How long until some broker may be tried again.
+    pub fn min_backoff(&self) -> Duration {
+        let md = self.metadata();
+        md.brokers
+            .values()
+            .map(|b| b.node_id)
+            .chain(self.settings.bootstrap.iter().map(|b| b.node_id))
+            .map(|id| self.pool.backoff_remaining(id))
+            .min()
+            .unwrap_or_default()
+    }
+
+    /// Adds topics to the set this client keeps metadata for.
+    pub fn add_topics<S: AsRef<str>>(&self, topics: &[S]) {
+        let mut st = self.refresh.lock().unwrap();
+        for t in topics {
+            if st.wanted.insert(t.as_ref().to_string()) {
+                st.stale = true;
+            }
+        }
+    }
+
+    /// Marks the metadata stale (after a routing error).
+    pub fn request_refresh(&self) {
+        self.refresh.lock().unwrap().stale = true;
+    }
+
+    /// Refreshes when stale (at most once per `retry.backoff.ms`) or older
+    /// than `metadata.max.age.ms`. Returns whether a refresh happened.
+    pub fn maybe_refresh(&self) -> Result<bool> {
+        let due = {
+            let st = self.refresh.lock().unwrap();
+            let since_attempt = st.last_attempt.map(|t| t.elapsed());
+            let backoff_ok = since_attempt.is_none_or(|d| d >= self.settings.retry_backoff);
+            let too_old = self.metadata().updated_at.elapsed() >= self.settings.metadata_max_age;
+            backoff_ok && (st.stale || too_old || since_attempt.is_none())
+        };
+        if !due {
+            return Ok(false);
+        }
+        let topics: Vec<String> = self.refresh.lock().unwrap().wanted.iter().cloned().collect();
+        self.refresh_topics(Some(&topics))?;
+        Ok(true)
+    }
+
+    /// Sends a Metadata request for `topics` (`None` = all topics) to any
+    /// broker and merges the answer into the cache.
+    pub fn refresh_topics(&self, topics: Option<&[String]>) -> Result<Arc<ClusterMetadata>> {
+        let _guard = self.refresh_lock.lock().unwrap();
+        self.refresh.lock().unwrap().last_attempt = Some(Instant::now());
+        let conn = self.any_connection()?;
+        let version = conn.version::<MetadataRequest>()?;
+        let req = MetadataRequest {
+            topics: match topics {
+                // v0 has no null: an empty list means all topics there.
+                None if version == 0 => Some(Vec::new()),
+                None => None,
+                Some(ts) => Some(
+                    ts.iter()
+                        .map(|t| MetadataRequestTopic {
+                            name: Some(t.clone()),
+                            ..Default::default()
+                        })
+                        .collect(),
+                ),
+            },
+            allow_auto_topic_creation: self.settings.allow_auto_create_topics,
+            ..Default::default()
+        };
+        if version == 0 && topics.is_some_and(|t| t.is_empty()) {
+            // An empty list means "all" at v0; nothing to ask.
+            return Ok(self.metadata());
+        }
+        let resp = match conn.request_at(&req, version) {
+            Ok(r) => r,
+            Err(e) => {
+                self.request_refresh();
+                return Err(e);
+            }
+        };
+        let fresh = ClusterMetadata::from_response(&resp);
+        let any_error = fresh.topics.values().any(|t| {
+            t.error.is_some_and(|e| e.is_retriable()) || t.partitions.iter().any(|p| p.leader < 0)
+        });
+        let merged = {
+            let mut guard = self.metadata.write().unwrap();
+            let mut md = (**guard).clone();
+            if topics.is_none() {
+                md = fresh;
+            } else {
+                md.merge(fresh);
+            }
+            let md = Arc::new(md);
+            *guard = md.clone();
+            md
+        };
+        self.refresh.lock().unwrap().stale = any_error;
+        Ok(merged)
+    }
+
+    /// Metadata of one topic with a leader for every partition, refreshing
+    /// (with `retry.backoff.ms` between tries) until `deadline`. A topic that
+    /// does not exist yields UNKNOWN_TOPIC_OR_PARTITION at the deadline.
+    pub fn wait_for_topic(&self, topic: &str, deadline: Instant) -> Result<TopicMetadata> {
+        self.add_topics(&[topic]);
+        loop {
+            let md = self.metadata();
+            let last_err = match md.topics.get(topic) {
+                Some(t) if t.error.is_none() && !t.partitions.is_empty() && t.partitions.iter().all(|p| p.leader >= 0) => {
+                    return Ok(t.clone());
+                }
+                Some(t) => t.error.map(|code| Error::kafka(code, format!("Metadata for topic {topic}"))),
+                None => None,
+            };
+            if let Some(e) = &last_err {
+                if !e.is_retriable() {
+                    return Err(e.clone());
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(last_err.unwrap_or_else(|| Error::Timeout {
+                    what: format!("waiting for metadata of topic {topic}"),
+                    after: Duration::ZERO,
+                }));
+            }
+            let result = self.refresh_topics(Some(&[topic.to_string()]));
+            if let Err(e) = result {
+                if !e.is_retriable() {
+                    return Err(e);
+                }
+            }
+            let md = self.metadata();
+            let ready = md
+                .topics
+                .get(topic)
+                .is_some_and(|t| t.error.is_none() && !t.partitions.is_empty() && t.partitions.iter().all(|p| p.leader >= 0));
+            if !ready {
+                let pause = self.settings.retry_backoff.max(self.min_backoff());
+                std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+            }
+        }
+    }
+
+    /// Sends `req` to any broker, retrying on network errors and retriable
+    /// failures (after `retry.backoff.ms`) until `deadline`.
+    pub fn request_any<R: Request>(&self, req: &R, deadline: Instant) -> Result<R::Response> {
+        loop {
+            let attempt = self.any_connection().and_then(|c| c.request(req));
+            match attempt {
+                Ok(r) => return Ok(r),
+                Err(e) if e.is_retriable() && Instant::now() < deadline => {
+                    log::debug!("{} failed ({e}); retrying", R::NAME);
+                    let pause = self.settings.retry_backoff.max(self.min_backoff());
+                    std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Sends `req` to the controller (from metadata), retrying NOT_CONTROLLER
+    /// and network errors with a metadata refresh until `deadline`.
+    pub fn request_controller<R: Request>(&self, req: &R, deadline: Instant) -> Result<R::Response> {
+        loop {
+            if self.metadata().controller_id < 0 {
+                let _ = self.refresh_topics(Some(&[]));
+            }
+            let controller = self.metadata().controller_id;
+            let attempt = if controller >= 0 {
+                self.connection(controller).and_then(|c| c.request(req))
+            } else {
+                self.any_connection().and_then(|c| c.request(req))
+            };
+            match attempt {
+                Ok(r) => return Ok(r),
+                Err(e) if e.is_retriable() && Instant::now() < deadline => {
+                    self.request_refresh();
+                    let _ = self.refresh_topics(Some(&[]));
+                    std::thread::sleep(self.settings.retry_backoff.min(deadline.saturating_duration_since(Instant::now())));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Closes every connection (joining their threads).
+    pub fn close(&self) {
+        self.pool.close_all();
+    }
+}
+
+/// True for errors that mean "the metadata is out of date".
+pub fn is_routing_error(code: KafkaCode) -> bool {
+    matches!(
+        code,
+        KafkaCode::NotLeaderOrFollower
+            | KafkaCode::UnknownTopicOrPartition
+            | KafkaCode::LeaderNotAvailable
+            | KafkaCode::FencedLeaderEpoch
+            | KafkaCode::UnknownLeaderEpoch
+            | KafkaCode::KafkaStorageError
+            | KafkaCode::NotCoordinator
+            | KafkaCode::CoordinatorNotAvailable
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bootstrap_parsing() {
+        let v = parse_bootstrap(&["localhost:9092".into(), "[::1]:19092".into()]).unwrap();
+        assert_eq!(v[0].host, "localhost");
+        assert_eq!(v[0].port, 9092);
+        assert_eq!(v[0].node_id, -1);
+        assert_eq!(v[1].host, "::1");
+        assert_eq!(v[1].node_id, -2);
+        for bad in ["localhost", "h:0", "h:port", ":9092"] {
+            let e = parse_bootstrap(&[bad.into()]).unwrap_err();
+            assert!(e.to_string().contains("bootstrap.servers"), "{e}");
+        }
+    }
+}

@@ -1,0 +1,435 @@
+//! Configuration with the Java client's property names.
+//!
+//! Each client has one config type ([`AdminConfig`], [`ProducerConfig`],
+//! [`ConsumerConfig`]) that collects `key = value` properties, from code
+//! (`.set("acks", "all")`, or typed helpers) or from a Java-style properties
+//! text. Nothing is checked while collecting; the client's constructor checks
+//! every key against its table and fails with an error that names the key, the
+//! value and what is allowed. So there is one source of truth per setting: its
+//! row in the table below, with its default.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// What values a property accepts.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Kind {
+    /// An integer in an inclusive range.
+    Int(i64, i64),
+    /// `true` or `false`.
+    Bool,
+    /// Any string.
+    Str,
+    /// A comma-separated list of non-empty items.
+    List,
+    /// One of a fixed set (compared case-insensitively, stored lower-case).
+    Choice(&'static [&'static str]),
+    /// A secret: accepted like `Str` but never printed.
+    Password,
+}
+
+/// One row of a client's settings table: name, accepted values, default
+/// (`None` = required or no default).
+pub(crate) type KeyDef = (&'static str, Kind, Option<&'static str>);
+
+const I32: i64 = i32::MAX as i64;
+
+/// Settings every client shares (the Java `CommonClientConfigs`).
+pub(crate) const COMMON_KEYS: &[KeyDef] = &[
+    ("bootstrap.servers", Kind::List, None),
+    ("client.id", Kind::Str, Some("")),
+    ("client.dns.lookup", Kind::Choice(&["use_all_dns_ips", "resolve_canonical_bootstrap_servers_only"]), Some("use_all_dns_ips")),
+    ("request.timeout.ms", Kind::Int(0, I32), Some("30000")),
+    ("socket.connection.setup.timeout.ms", Kind::Int(0, I32), Some("10000")),
+    ("socket.connection.setup.timeout.max.ms", Kind::Int(0, I32), Some("30000")),
+    ("send.buffer.bytes", Kind::Int(-1, I32), Some("131072")),
+    ("receive.buffer.bytes", Kind::Int(-1, I32), Some("65536")),
+    ("reconnect.backoff.ms", Kind::Int(0, I32), Some("50")),
+    ("reconnect.backoff.max.ms", Kind::Int(0, I32), Some("1000")),
+    ("retry.backoff.ms", Kind::Int(0, I32), Some("100")),
+    ("retry.backoff.max.ms", Kind::Int(0, I32), Some("1000")),
+    ("connections.max.idle.ms", Kind::Int(-1, i64::MAX), Some("540000")),
+    ("metadata.max.age.ms", Kind::Int(0, i64::MAX), Some("300000")),
+    // Not a Java setting (librdkafka's name): the largest response frame
+    // accepted from a broker, so a lying length prefix cannot make us allocate.
+    ("receive.message.max.bytes", Kind::Int(1024, I32), Some("104857600")),
+    ("security.protocol", Kind::Choice(&["plaintext"]), Some("plaintext")),
+    ("client.software.name", Kind::Str, Some("kafka-blocking")),
+    ("client.software.version", Kind::Str, Some(env!("CARGO_PKG_VERSION"))),
+];
+
+pub(crate) const ADMIN_KEYS: &[KeyDef] = &[("default.api.timeout.ms", Kind::Int(0, I32), Some("60000"))];
+
+pub(crate) const PRODUCER_KEYS: &[KeyDef] = &[
+    ("acks", Kind::Choice(&["all", "-1", "0", "1"]), Some("all")),
+    ("retries", Kind::Int(0, I32), Some("2147483647")),
+    ("delivery.timeout.ms", Kind::Int(0, I32), Some("120000")),
+    ("linger.ms", Kind::Int(0, I32), Some("5")),
+    ("batch.size", Kind::Int(0, I32), Some("16384")),
+    ("buffer.memory", Kind::Int(0, i64::MAX), Some("33554432")),
+    ("max.block.ms", Kind::Int(0, i64::MAX), Some("60000")),
+    ("max.request.size", Kind::Int(0, I32), Some("1048576")),
+    ("compression.type", Kind::Choice(&["none", "gzip", "snappy", "lz4", "zstd"]), Some("none")),
+    ("enable.idempotence", Kind::Bool, Some("true")),
+    ("max.in.flight.requests.per.connection", Kind::Int(1, I32), Some("5")),
+    ("partitioner.class", Kind::Choice(&["default", "sticky", "murmur2", "round_robin", "roundrobin"]), Some("default")),
+    ("partitioner.ignore.keys", Kind::Bool, Some("false")),
+    ("transactional.id", Kind::Str, Some("")),
+    ("transaction.timeout.ms", Kind::Int(0, I32), Some("60000")),
+    ("metadata.max.idle.ms", Kind::Int(5000, i64::MAX), Some("300000")),
+];
+
+pub(crate) const CONSUMER_KEYS: &[KeyDef] = &[
+    ("group.id", Kind::Str, Some("")),
+    ("group.instance.id", Kind::Str, Some("")),
+    ("group.protocol", Kind::Choice(&["classic", "consumer"]), Some("classic")),
+    ("allow.auto.create.topics", Kind::Bool, Some("true")),
+    ("auto.offset.reset", Kind::Choice(&["earliest", "latest", "none"]), Some("latest")),
+    ("enable.auto.commit", Kind::Bool, Some("true")),
+    ("auto.commit.interval.ms", Kind::Int(0, I32), Some("5000")),
+    ("fetch.min.bytes", Kind::Int(0, I32), Some("1")),
+    ("fetch.max.bytes", Kind::Int(0, I32), Some("52428800")),
+    ("fetch.max.wait.ms", Kind::Int(0, I32), Some("500")),
+    ("max.partition.fetch.bytes", Kind::Int(0, I32), Some("1048576")),
+    ("max.poll.records", Kind::Int(1, I32), Some("500")),
+    ("max.poll.interval.ms", Kind::Int(1, I32), Some("300000")),
+    ("session.timeout.ms", Kind::Int(1, I32), Some("45000")),
+    ("heartbeat.interval.ms", Kind::Int(1, I32), Some("3000")),
+    ("isolation.level", Kind::Choice(&["read_uncommitted", "read_committed"]), Some("read_uncommitted")),
+    ("check.crcs", Kind::Bool, Some("true")),
+    ("partition.assignment.strategy", Kind::List, Some("range,cooperative-sticky")),
+    ("default.api.timeout.ms", Kind::Int(0, I32), Some("60000")),
+    ("exclude.internal.topics", Kind::Bool, Some("true")),
+    ("client.rack", Kind::Str, Some("")),
+];
+
+/// Properties collected for one client, validated when the client is built.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) struct Properties {
+    values: BTreeMap<String, String>,
+}
+
+impl Properties {
+    pub(crate) fn set(&mut self, key: &str, value: &str) {
+        self.values.insert(key.trim().to_string(), value.trim().to_string());
+    }
+
+    /// Parses Java properties text: `key=value` or `key: value` lines, `#` and
+    /// `!` comments, blank lines ignored.
+    pub(crate) fn parse_text(&mut self, text: &str) -> Result<()> {
+        for (n, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+                continue;
+            }
+            let split = line.find(['=', ':']).ok_or_else(|| {
+                Error::config(
+                    line,
+                    "",
+                    format!("line {} of the properties text has no '=': expected key=value", n + 1),
+                )
+            })?;
+            self.set(&line[..split], &line[split + 1..]);
+        }
+        Ok(())
+    }
+
+    /// Checks every property against `tables` and returns the resolved values
+    /// (defaults filled in).
+    pub(crate) fn resolve(&self, tables: &[&[KeyDef]]) -> Result<Resolved> {
+        let find = |key: &str| tables.iter().flat_map(|t| t.iter()).find(|d| d.0 == key);
+        let mut out = BTreeMap::new();
+        for (key, value) in &self.values {
+            let def = find(key).ok_or_else(|| {
+                let mut known: Vec<&str> = tables.iter().flat_map(|t| t.iter()).map(|d| d.0).collect();
+                known.sort_unstable();
+                Error::config(
+                    key.as_str(),
+                    value.as_str(),
+                    format!("unknown configuration key; known keys: {}", known.join(", ")),
+                )
+            })?;
+            out.insert(def.0, check(def, value)?);
+        }
+        for def in tables.iter().flat_map(|t| t.iter()) {
+            if !out.contains_key(def.0) {
+                match def.2 {
+                    Some(d) => {
+                        out.insert(def.0, check(def, d)?);
+                    }
+                    None => {
+                        return Err(Error::config(def.0, "", "this setting is required"));
+                    }
+                }
+            }
+        }
+        Ok(Resolved { values: out })
+    }
+}
+
+fn check(def: &KeyDef, value: &str) -> Result<String> {
+    let (key, kind, _) = *def;
+    match kind {
+        Kind::Int(lo, hi) => match value.parse::<i64>() {
+            Ok(v) if (lo..=hi).contains(&v) => Ok(v.to_string()),
+            _ => Err(Error::config(key, value, format!("expected an integer from {lo} to {hi}"))),
+        },
+        Kind::Bool => match value.to_ascii_lowercase().as_str() {
+            "true" | "false" => Ok(value.to_ascii_lowercase()),
+            _ => Err(Error::config(key, value, "expected true or false")),
+        },
+        Kind::Str | Kind::Password => Ok(value.to_string()),
+        Kind::List => {
+            let items: Vec<&str> = value.split(',').map(str::trim).collect();
+            if items.iter().any(|s| s.is_empty()) {
+                Err(Error::config(key, value, "expected a comma-separated list of non-empty values"))
+            } else {
+                Ok(items.join(","))
+            }
+        }
+        Kind::Choice(allowed) => {
+            let v = value.to_ascii_lowercase();
+            if allowed.contains(&v.as_str()) {
+                Ok(v)
+            } else {
+                Err(Error::config(key, value, format!("expected one of: {}", allowed.join(", "))))
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Properties {
+    /// Secrets (any key naming a password, secret or key material) are masked.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut m = f.debug_map();
+        for (k, v) in &self.values {
+            if is_secret(k) {
+                m.entry(k, &"[hidden]");
+            } else {
+                m.entry(k, v);
+            }
+        }
+        m.finish()
+    }
+}
+
+fn is_secret(key: &str) -> bool {
+    key.contains("password") || key.contains("secret") || key.ends_with(".key") || key.contains("jaas")
+}
+
+/// Validated settings with every default filled in.
+#[derive(Clone, Debug)]
+pub(crate) struct Resolved {
+    values: BTreeMap<&'static str, String>,
+}
+
+impl Resolved {
+    pub(crate) fn str(&self, key: &str) -> &str {
+        self.values.get(key).map(String::as_str).unwrap_or_else(|| panic!("setting {key} is not in the table"))
+    }
+    pub(crate) fn int(&self, key: &str) -> i64 {
+        self.str(key).parse().expect("validated integer")
+    }
+    pub(crate) fn bool(&self, key: &str) -> bool {
+        self.str(key) == "true"
+    }
+    pub(crate) fn list(&self, key: &str) -> Vec<String> {
+        self.str(key).split(',').map(str::to_string).filter(|s| !s.is_empty()).collect()
+    }
+    pub(crate) fn millis(&self, key: &str) -> Duration {
+        Duration::from_millis(self.int(key).max(0) as u64)
+    }
+    /// An optional string: empty means unset.
+    pub(crate) fn opt_str(&self, key: &str) -> Option<&str> {
+        Some(self.str(key)).filter(|s| !s.is_empty())
+    }
+}
+
+macro_rules! client_config {
+    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Default, Debug, PartialEq, Eq)]
+        pub struct $name {
+            pub(crate) props: Properties,
+        }
+
+        impl $name {
+            #[doc = concat!("An empty ", $what, " configuration (every setting at its default; `bootstrap.servers` is required).")]
+            pub fn new() -> Self {
+                Self::default()
+            }
+
+            /// Sets a property by its Java client name, e.g. `.set("client.id", "app")`.
+            /// Keys and values are checked when the client is built.
+            pub fn set(mut self, key: &str, value: impl ToString) -> Self {
+                self.props.set(key, &value.to_string());
+                self
+            }
+
+            /// Sets `bootstrap.servers`: comma-separated `host:port` pairs.
+            pub fn bootstrap_servers(self, servers: &str) -> Self {
+                self.set("bootstrap.servers", servers)
+            }
+
+            /// Sets `client.id`, sent with every request.
+            pub fn client_id(self, id: &str) -> Self {
+                self.set("client.id", id)
+            }
+
+            /// Sets `request.timeout.ms`.
+            pub fn request_timeout(self, t: Duration) -> Self {
+                self.set("request.timeout.ms", t.as_millis())
+            }
+
+            /// Reads Java-style properties text (`key=value` lines, `#` comments).
+            pub fn from_properties(text: &str) -> Result<Self> {
+                let mut c = Self::default();
+                c.props.parse_text(text)?;
+                Ok(c)
+            }
+
+            /// Adds the properties of a Java-style properties text to this configuration.
+            pub fn with_properties(mut self, text: &str) -> Result<Self> {
+                self.props.parse_text(text)?;
+                Ok(self)
+            }
+        }
+    };
+}
+
+client_config!(
+    /// Configuration of an [`AdminClient`](crate::admin::AdminClient).
+    AdminConfig,
+    "admin client"
+);
+client_config!(
+    /// Configuration of a producer (the Java `ProducerConfig` names).
+    ProducerConfig,
+    "producer"
+);
+client_config!(
+    /// Configuration of a consumer (the Java `ConsumerConfig` names).
+    ConsumerConfig,
+    "consumer"
+);
+
+impl AdminConfig {
+    pub(crate) fn resolve(&self) -> Result<Resolved> {
+        self.props.resolve(&[COMMON_KEYS, ADMIN_KEYS])
+    }
+}
+
+impl ProducerConfig {
+    pub(crate) fn resolve(&self) -> Result<Resolved> {
+        let mut r = self.props.resolve(&[COMMON_KEYS, PRODUCER_KEYS])?;
+        // As in Java 3.x: idempotence needs acks=all and at most five requests
+        // in flight. When the user asked for idempotence explicitly a conflict
+        // is an error; when it is only the default, it is switched off instead.
+        let explicit_idempotence = self.props.values.contains_key("enable.idempotence");
+        if r.bool("enable.idempotence") {
+            let acks = r.str("acks").to_string();
+            let in_flight = r.int("max.in.flight.requests.per.connection");
+            let conflict = if acks != "all" && acks != "-1" {
+                Some(("acks", acks, "must be all (or -1) when enable.idempotence=true; set enable.idempotence=false to use acks=0 or 1"))
+            } else if in_flight > 5 {
+                Some((
+                    "max.in.flight.requests.per.connection",
+                    in_flight.to_string(),
+                    "must be at most 5 when enable.idempotence=true",
+                ))
+            } else {
+                None
+            };
+            if let Some((key, value, allowed)) = conflict {
+                if explicit_idempotence {
+                    return Err(Error::config(key, value, allowed));
+                }
+                log::info!("enable.idempotence switched off because {key}={value} was set");
+                r.values.insert("enable.idempotence", "false".into());
+            }
+        }
+        Ok(r)
+    }
+}
+
+impl ConsumerConfig {
+    pub(crate) fn resolve(&self) -> Result<Resolved> {
+        let r = self.props.resolve(&[COMMON_KEYS, CONSUMER_KEYS])?;
+        if r.int("heartbeat.interval.ms") >= r.int("session.timeout.ms") {
+            return Err(Error::config(
+                "heartbeat.interval.ms",
+                r.str("heartbeat.interval.ms"),
+                "must be lower than session.timeout.ms",
+            ));
+        }
+        Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err_text(e: Error) -> String {
+        e.to_string()
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = AdminConfig::new().bootstrap_servers("a:1").set("bootstrap.server", "x").resolve().unwrap_err();
+        let t = err_text(e);
+        assert!(t.contains("bootstrap.server"), "{t}");
+        assert!(t.contains("unknown configuration key"), "{t}");
+    }
+
+    #[test]
+    fn bad_values_name_key_and_allowed() {
+        let e = ProducerConfig::new().bootstrap_servers("a:1").set("acks", "maybe").resolve().unwrap_err();
+        match &e {
+            Error::Config { key, value, allowed } => {
+                assert_eq!(key, "acks");
+                assert_eq!(value, "maybe");
+                assert!(allowed.contains("all"), "{allowed}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = AdminConfig::new().bootstrap_servers("a:1").set("request.timeout.ms", "-5").resolve().unwrap_err();
+        assert!(err_text(e).contains("request.timeout.ms"));
+        let e = ConsumerConfig::new().bootstrap_servers("a:1").set("enable.auto.commit", "yes").resolve().unwrap_err();
+        assert!(err_text(e).contains("enable.auto.commit"));
+        let e = AdminConfig::new().resolve().unwrap_err();
+        assert!(err_text(e).contains("bootstrap.servers"));
+    }
+
+    #[test]
+    fn defaults_and_properties_text() {
+        let c = ProducerConfig::from_properties("# comment\nbootstrap.servers = h:1, h:2\nacks: 1\nenable.idempotence=false\n").unwrap();
+        let r = c.resolve().unwrap();
+        assert_eq!(r.list("bootstrap.servers"), ["h:1", "h:2"]);
+        assert_eq!(r.str("acks"), "1");
+        assert_eq!(r.int("linger.ms"), 5);
+        assert_eq!(r.int("batch.size"), 16384);
+        assert!(ProducerConfig::from_properties("novalue").is_err());
+    }
+
+    #[test]
+    fn idempotence_conflicts_rejected() {
+        let base = ProducerConfig::new().bootstrap_servers("a:1");
+        assert!(base.clone().set("acks", "1").set("enable.idempotence", "true").resolve().is_err());
+        // Implicit idempotence gives way to an explicit weaker acks, as in Java 3.x.
+        assert!(!base.clone().set("acks", "1").resolve().unwrap().bool("enable.idempotence"));
+        assert!(base.clone().set("acks", "1").set("enable.idempotence", "false").resolve().is_ok());
+        let six = base.set("max.in.flight.requests.per.connection", "6");
+        assert!(!six.clone().resolve().unwrap().bool("enable.idempotence"));
+        assert!(six.set("enable.idempotence", "true").resolve().is_err());
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let c = AdminConfig::new().set("sasl.password", "hunter2");
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

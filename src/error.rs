@@ -1,0 +1,247 @@
+//! The crate's one error type.
+//!
+//! Every variant is something a caller can act on, and every message says
+//! where it happened (broker, topic, partition) and what to do next.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use crate::protocol::{DecodeError, EncodeError, KafkaCode};
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in kafka-blocking.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// A broker answered with a Kafka error code.
+    Kafka {
+        /// The error code (its name, number and retriable flag are on [`KafkaCode`]).
+        code: KafkaCode,
+        /// Where it happened: the request, broker, topic or partition.
+        context: String,
+        /// The broker's own error message, when it sent one.
+        message: Option<String>,
+    },
+    /// A setting is unknown or has a value that is not allowed.
+    Config {
+        /// The property name, as in the Java client (e.g. `acks`).
+        key: String,
+        /// The value given.
+        value: String,
+        /// What is allowed.
+        allowed: String,
+    },
+    /// A network error talking to a broker.
+    Io {
+        /// The broker (`host:port`, with its node id when known).
+        broker: String,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// An operation did not finish in time.
+    Timeout {
+        /// What timed out, including where.
+        what: String,
+        /// The limit that was exceeded.
+        after: Duration,
+    },
+    /// A broker sent bytes that do not follow the protocol.
+    Protocol {
+        /// The broker that sent them.
+        broker: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// The client and the broker share no version of an API.
+    UnsupportedVersion {
+        /// The API name (e.g. `Fetch`).
+        api: &'static str,
+        /// The broker.
+        broker: String,
+        /// The broker's supported range, if it supports the API at all.
+        broker_range: Option<(i16, i16)>,
+        /// The range this client supports.
+        client_range: (i16, i16),
+    },
+    /// A value cannot be encoded for the request (e.g. too long for its field).
+    Encode(EncodeError),
+    /// The client was closed.
+    Closed(String),
+    /// A misuse of the API or an invalid argument (e.g. an unknown partition).
+    InvalidArgument(String),
+}
+
+impl Error {
+    /// A Kafka error with context.
+    pub fn kafka(code: KafkaCode, context: impl Into<String>) -> Error {
+        Error::Kafka {
+            code,
+            context: context.into(),
+            message: None,
+        }
+    }
+
+    /// A configuration error naming the key, the value and what is allowed.
+    pub fn config(key: impl Into<String>, value: impl Into<String>, allowed: impl Into<String>) -> Error {
+        Error::Config {
+            key: key.into(),
+            value: value.into(),
+            allowed: allowed.into(),
+        }
+    }
+
+    /// A protocol (malformed response) error.
+    pub fn protocol(broker: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::Protocol {
+            broker: broker.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The Kafka error code, when this is a broker error.
+    pub fn kafka_code(&self) -> Option<KafkaCode> {
+        match self {
+            Error::Kafka { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// True when retrying the same operation may succeed: retriable Kafka
+    /// errors, network errors and timeouts.
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Error::Kafka { code, .. } => code.is_retriable(),
+            Error::Io { .. } | Error::Timeout { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Kafka {
+                code,
+                context,
+                message,
+            } => {
+                write!(f, "{} ({}) from {context}: {}", code.name(), code.code(), code.description())?;
+                if let Some(m) = message {
+                    write!(f, " Broker says: {m}")?;
+                }
+                if code.is_retriable() {
+                    write!(f, " (retriable)")?;
+                }
+                Ok(())
+            }
+            Error::Config { key, value, allowed } => {
+                write!(f, "invalid configuration {key}={value:?}: {allowed}")
+            }
+            Error::Io { broker, source } => write!(
+                f,
+                "network error with broker {broker}: {source} (check that the broker is running and reachable)"
+            ),
+            Error::Timeout { what, after } => write!(f, "timed out after {} ms: {what}", after.as_millis()),
+            Error::Protocol { broker, message } => write!(
+                f,
+                "malformed response from broker {broker}: {message} (the connection was dropped)"
+            ),
+            Error::UnsupportedVersion {
+                api,
+                broker,
+                broker_range,
+                client_range,
+            } => match broker_range {
+                Some((lo, hi)) => write!(
+                    f,
+                    "broker {broker} supports {api} versions {lo}-{hi}, this client supports {}-{}: no common version (upgrade the broker or the client)",
+                    client_range.0, client_range.1
+                ),
+                None => write!(
+                    f,
+                    "broker {broker} does not support the {api} API (this client needs versions {}-{})",
+                    client_range.0, client_range.1
+                ),
+            },
+            Error::Encode(e) => write!(f, "cannot encode request: {e}"),
+            Error::Closed(what) => write!(f, "{what} is closed"),
+            Error::InvalidArgument(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            Error::Kafka { code, .. } => Some(code),
+            Error::Encode(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<EncodeError> for Error {
+    fn from(e: EncodeError) -> Self {
+        Error::Encode(e)
+    }
+}
+
+impl Error {
+    /// Wraps a decode error as a protocol error from `broker`.
+    pub fn decode(broker: impl Into<String>, e: DecodeError) -> Error {
+        Error::protocol(broker, e.message())
+    }
+}
+
+impl Clone for Error {
+    /// Errors are fanned out to every record of a failed batch, so they clone;
+    /// an I/O error keeps its kind and text.
+    fn clone(&self) -> Self {
+        match self {
+            Error::Kafka {
+                code,
+                context,
+                message,
+            } => Error::Kafka {
+                code: *code,
+                context: context.clone(),
+                message: message.clone(),
+            },
+            Error::Config { key, value, allowed } => Error::Config {
+                key: key.clone(),
+                value: value.clone(),
+                allowed: allowed.clone(),
+            },
+            Error::Io { broker, source } => Error::Io {
+                broker: broker.clone(),
+                source: io::Error::new(source.kind(), source.to_string()),
+            },
+            Error::Timeout { what, after } => Error::Timeout {
+                what: what.clone(),
+                after: *after,
+            },
+            Error::Protocol { broker, message } => Error::Protocol {
+                broker: broker.clone(),
+                message: message.clone(),
+            },
+            Error::UnsupportedVersion {
+                api,
+                broker,
+                broker_range,
+                client_range,
+            } => Error::UnsupportedVersion {
+                api,
+                broker: broker.clone(),
+                broker_range: *broker_range,
+                client_range: *client_range,
+            },
+            Error::Encode(e) => Error::Encode(e.clone()),
+            Error::Closed(s) => Error::Closed(s.clone()),
+            Error::InvalidArgument(s) => Error::InvalidArgument(s.clone()),
+        }
+    }
+}

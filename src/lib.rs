@@ -1,0 +1,33 @@
+//! # kafka-blocking
+//!
+//! A synchronous, dependency-light Apache Kafka client: ordinary threads and
+//! blocking calls, no async runtime, no C library.
+//!
+//! Layers (data flows one way): [`protocol`] (bytes and typed messages, no
+//! I/O) → [`net`] (one blocking connection per broker, with its own reader
+//! thread) → [`cluster`] (metadata and routing) → clients ([`admin`]).
+//!
+//! ```no_run
+//! use kafka_blocking::admin::{AdminClient, NewTopic};
+//! use kafka_blocking::AdminConfig;
+//!
+//! let admin = AdminClient::new(AdminConfig::new().bootstrap_servers("localhost:9092"))?;
+//! admin.create_topic(NewTopic::new("science", 3, 1))?;
+//! for t in admin.list_topics()? {
+//!     println!("{} ({} partitions)", t.name, t.partitions);
+//! }
+//! # Ok::<(), kafka_blocking::Error>(())
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod admin;
+pub mod cluster;
+pub mod config;
+pub mod error;
+pub mod net;
+pub mod protocol;
+
+pub use config::{AdminConfig, ConsumerConfig, ProducerConfig};
+pub use error::{Error, Result};
+pub use protocol::KafkaCode;

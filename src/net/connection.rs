@@ -1,0 +1,667 @@
+//! One connection to one broker.
+//!
+//! Threading (see `DESIGN.md`): the socket's read side belongs to a reader
+//! thread that reads size-prefixed responses and hands each to the oldest
+//! in-flight request (Kafka answers in order on a connection). Writers encode
+//! their request outside any lock, then, under the write lock, push the
+//! in-flight entry and write the bytes, so the entry is always queued before
+//! its response can arrive. Any protocol violation, I/O error or request
+//! timeout fails every in-flight request and closes the socket, as the Java
+//! client does: after a timeout the position of the byte stream is unknown.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use crate::error::{Error, Result};
+use crate::protocol::header::{RequestHeader, ResponseHeader};
+use crate::protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+use crate::protocol::{Bytes, Decodable, Encodable, KafkaCode, Reader, Request, Response};
+
+/// Where a broker listens, and its node id (negative for bootstrap addresses
+/// whose id is not known yet).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BrokerAddress {
+    /// Node id, or a negative number for a bootstrap server.
+    pub node_id: i32,
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+impl fmt::Display for BrokerAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.node_id >= 0 {
+            write!(f, "{}:{} (id {})", self.host, self.port, self.node_id)
+        } else {
+            write!(f, "{}:{} (bootstrap)", self.host, self.port)
+        }
+    }
+}
+
+/// Socket and protocol settings of a connection (from the client's config).
+#[derive(Clone, Debug)]
+pub struct ConnectionSettings {
+    /// `client.id`, sent in every request header.
+    pub client_id: Option<String>,
+    /// `request.timeout.ms`.
+    pub request_timeout: Duration,
+    /// `socket.connection.setup.timeout.ms`.
+    pub connect_timeout: Duration,
+    /// `send.buffer.bytes` (-1 = OS default).
+    pub send_buffer_bytes: i32,
+    /// `receive.buffer.bytes` (-1 = OS default).
+    pub receive_buffer_bytes: i32,
+    /// Largest response accepted (`receive.message.max.bytes`).
+    pub max_response_size: usize,
+    /// `connections.max.idle.ms` (`None` = never).
+    pub idle_timeout: Option<Duration>,
+    /// Sent in ApiVersions v3+.
+    pub software_name: String,
+    /// Sent in ApiVersions v3+.
+    pub software_version: String,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        ConnectionSettings {
+            client_id: None,
+            request_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            send_buffer_bytes: 131072,
+            receive_buffer_bytes: 65536,
+            max_response_size: 100 * 1024 * 1024,
+            idle_timeout: Some(Duration::from_secs(540)),
+            software_name: "kafka-blocking".into(),
+            software_version: env!("CARGO_PKG_VERSION").into(),
+        }
+    }
+}
+
+/// The API version ranges a broker advertised in ApiVersions.
+#[derive(Clone, Debug, Default)]
+pub struct ApiVersionRanges {
+    ranges: HashMap<i16, (i16, i16)>,
+}
+
+impl ApiVersionRanges {
+    /// Builds the table from `(api_key, min, max)` triples.
+    pub fn from_ranges(ranges: impl IntoIterator<Item = (i16, i16, i16)>) -> Self {
+        ApiVersionRanges {
+            ranges: ranges.into_iter().map(|(k, lo, hi)| (k, (lo, hi))).collect(),
+        }
+    }
+
+    /// The broker's range for an API key.
+    pub fn get(&self, api_key: i16) -> Option<(i16, i16)> {
+        self.ranges.get(&api_key).copied()
+    }
+
+    /// The highest version of `R` both sides support: min(ours, theirs), or an
+    /// error naming the API, the broker's range and ours.
+    pub fn pick<R: Request>(&self, broker: &str) -> Result<i16> {
+        let (our_lo, our_hi) = client_range::<R>();
+        let unsupported = |theirs| Error::UnsupportedVersion {
+            api: R::NAME,
+            broker: broker.to_string(),
+            broker_range: theirs,
+            client_range: (our_lo, our_hi),
+        };
+        let (lo, hi) = self.get(R::API_KEY).ok_or_else(|| unsupported(None))?;
+        let v = our_hi.min(hi);
+        if v < our_lo.max(lo) {
+            return Err(unsupported(Some((lo, hi))));
+        }
+        Ok(v)
+    }
+}
+
+/// The versions of `R` this client uses. Produce needs v3+ because record
+/// batches (message format v2) start there; everything else uses the whole
+/// generated range.
+pub fn client_range<R: Request>() -> (i16, i16) {
+    match R::API_KEY {
+        0 => (3.max(R::MIN_VERSION), R::MAX_VERSION),
+        _ => (R::MIN_VERSION, R::MAX_VERSION),
+    }
+}
+
+type Callback = Box<dyn FnOnce(Result<Bytes>) + Send>;
+
+struct InFlight {
+    correlation_id: i32,
+    api_key: i16,
+    response_header_version: i16,
+    deadline: Instant,
+    callback: Callback,
+}
+
+struct WriteSide {
+    stream: TcpStream,
+    next_correlation_id: i32,
+    buf: Vec<u8>,
+}
+
+struct Shared {
+    label: String,
+    settings: ConnectionSettings,
+    write: Mutex<WriteSide>,
+    in_flight: Mutex<VecDeque<InFlight>>,
+    closed: AtomicBool,
+    /// Why the connection closed, for callers that arrive later.
+    close_reason: Mutex<Option<Error>>,
+    last_activity: Mutex<Instant>,
+    /// A handle used only to shut the socket down from any thread.
+    shutdown_handle: TcpStream,
+}
+
+impl Shared {
+    /// Marks the connection dead, shuts the socket and fails every in-flight
+    /// request with `err`. Idempotent.
+    fn fail(&self, err: Error) {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        log::debug!("connection to {} closed: {err}", self.label);
+        *self.close_reason.lock().unwrap() = Some(err.clone());
+        let _ = self.shutdown_handle.shutdown(Shutdown::Both);
+        let pending: Vec<InFlight> = self.in_flight.lock().unwrap().drain(..).collect();
+        for p in pending {
+            (p.callback)(Err(err.clone()));
+        }
+    }
+
+    fn closed_error(&self) -> Error {
+        self.close_reason
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(|| Error::Closed(format!("connection to {}", self.label)))
+    }
+}
+
+/// A connection to one broker, with its reader thread.
+///
+/// Cheap to share (`Arc<Connection>`); requests from several threads are
+/// pipelined on the one socket.
+pub struct Connection {
+    address: BrokerAddress,
+    shared: Arc<Shared>,
+    versions: ApiVersionRanges,
+    reader: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("broker", &self.shared.label)
+            .field("closed", &self.is_closed())
+            .finish()
+    }
+}
+
+impl Connection {
+    /// Connects to `address` (every DNS address of the host is tried in turn)
+    /// and negotiates API versions.
+    pub fn connect(address: &BrokerAddress, settings: &ConnectionSettings) -> Result<Connection> {
+        let label = address.to_string();
+        let stream = open_socket(address, settings).map_err(|source| Error::Io {
+            broker: label.clone(),
+            source,
+        })?;
+        let io_err = |source| Error::Io {
+            broker: label.clone(),
+            source,
+        };
+        let reader_stream = stream.try_clone().map_err(io_err)?;
+        let shutdown_handle = stream.try_clone().map_err(io_err)?;
+        let shared = Arc::new(Shared {
+            label: label.clone(),
+            settings: settings.clone(),
+            write: Mutex::new(WriteSide {
+                stream,
+                next_correlation_id: 1,
+                buf: Vec::with_capacity(1024),
+            }),
+            in_flight: Mutex::new(VecDeque::new()),
+            closed: AtomicBool::new(false),
+            close_reason: Mutex::new(None),
+            last_activity: Mutex::new(Instant::now()),
+            shutdown_handle,
+        });
+        let thread_shared = shared.clone();
+        let reader = std::thread::Builder::new()
+            .name(format!("kafka-conn-{}:{}", address.host, address.port))
+            .spawn(move || read_loop(reader_stream, thread_shared))
+            .map_err(io_err)?;
+        let mut conn = Connection {
+            address: address.clone(),
+            shared,
+            versions: ApiVersionRanges::default(),
+            reader: Mutex::new(Some(reader)),
+        };
+        match conn.negotiate_versions() {
+            Ok(v) => conn.versions = v,
+            Err(e) => {
+                conn.close();
+                return Err(e);
+            }
+        }
+        Ok(conn)
+    }
+
+    /// ApiVersions first: v3 (client software name and version); when the
+    /// broker answers UNSUPPORTED_VERSION, again at the highest version it
+    /// listed for ApiVersions, or v0.
+    fn negotiate_versions(&self) -> Result<ApiVersionRanges> {
+        let mut version = ApiVersionsRequest::MAX_VERSION.min(3);
+        for _ in 0..3 {
+            let req = ApiVersionsRequest {
+                client_software_name: self.shared.settings.software_name.clone(),
+                client_software_version: self.shared.settings.software_version.clone(),
+                ..Default::default()
+            };
+            let body = match self.send_raw_wait(&req, version) {
+                Ok(b) => b,
+                Err(Error::Io { .. }) | Err(Error::Closed(_)) if self.is_closed() => {
+                    return Err(Error::protocol(
+                        &self.shared.label,
+                        "the broker closed the connection in reply to ApiVersions: it is either not a Kafka broker \
+                         (or expects TLS/SASL), or older than Kafka 0.10, which this client does not support",
+                    ));
+                }
+                Err(e) => return Err(e),
+            };
+            // The first field of every version is the error code; a broker
+            // that does not know our version answers in the v0 layout.
+            let code = Reader::new(body.clone()).read_i16().map_err(|e| Error::decode(&self.shared.label, e))?;
+            if code == KafkaCode::UnsupportedVersion.code() && version > 0 {
+                let fallback = ApiVersionsResponse::decode(&mut Reader::new(body), 0)
+                    .ok()
+                    .and_then(|r| r.api_keys.iter().find(|k| k.api_key == ApiVersionsRequest::API_KEY).map(|k| k.max_version))
+                    .map(|max| max.min(version - 1))
+                    .unwrap_or(0);
+                log::debug!("{} does not support ApiVersions v{version}; retrying with v{fallback}", self.shared.label);
+                version = fallback.max(0);
+                continue;
+            }
+            let resp =
+                ApiVersionsResponse::decode(&mut Reader::new(body), version).map_err(|e| Error::decode(&self.shared.label, e))?;
+            if let Some(code) = KafkaCode::from_code(resp.error_code) {
+                return Err(Error::kafka(code, format!("ApiVersions from broker {}", self.shared.label)));
+            }
+            return Ok(ApiVersionRanges::from_ranges(
+                resp.api_keys.iter().map(|k| (k.api_key, k.min_version, k.max_version)),
+            ));
+        }
+        Err(Error::protocol(&self.shared.label, "ApiVersions negotiation did not converge"))
+    }
+
+    /// The broker this connection talks to.
+    pub fn address(&self) -> &BrokerAddress {
+        &self.address
+    }
+
+    /// `host:port (id N)`, for messages.
+    pub fn label(&self) -> &str {
+        &self.shared.label
+    }
+
+    /// The broker's advertised API versions.
+    pub fn api_versions(&self) -> &ApiVersionRanges {
+        &self.versions
+    }
+
+    /// The version of `R` this connection uses: min(ours, the broker's).
+    pub fn version<R: Request>(&self) -> Result<i16> {
+        self.versions.pick::<R>(&self.shared.label)
+    }
+
+    /// True once the connection has failed or been closed.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::SeqCst)
+    }
+
+    /// Number of requests waiting for their response.
+    pub fn in_flight(&self) -> usize {
+        self.shared.in_flight.lock().unwrap().len()
+    }
+
+    /// Sends `req` at the negotiated version and waits for its response (up to
+    /// request.timeout.ms; a timeout closes the connection).
+    pub fn request<R: Request>(&self, req: &R) -> Result<R::Response> {
+        let version = self.version::<R>()?;
+        self.request_at(req, version)
+    }
+
+    /// Like [`Connection::request`] at an explicit version.
+    pub fn request_at<R: Request>(&self, req: &R, version: i16) -> Result<R::Response> {
+        let body = self.send_raw_wait(req, version)?;
+        decode_body::<R>(&self.shared, body, version)
+    }
+
+    /// Sends `req` at `version` and calls `callback` with the decoded response
+    /// (on this connection's reader thread, so keep it short: typically a
+    /// channel send). Returns once the request is written.
+    pub fn send<R: Request>(
+        &self,
+        req: &R,
+        version: i16,
+        callback: impl FnOnce(Result<R::Response>) + Send + 'static,
+    ) -> Result<()> {
+        let shared = self.shared.clone();
+        self.send_raw(
+            req,
+            version,
+            true,
+            Box::new(move |res: Result<Bytes>| callback(res.and_then(|b| decode_body::<R>(&shared, b, version)))),
+        )
+    }
+
+    /// Sends a request that the broker will not answer (Produce with acks=0):
+    /// no in-flight entry is queued.
+    pub fn send_without_response<R: Request>(&self, req: &R, version: i16) -> Result<()> {
+        self.send_raw(req, version, false, Box::new(|_| {}))
+    }
+
+    fn send_raw_wait<R: Request>(&self, req: &R, version: i16) -> Result<Bytes> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.send_raw(
+            req,
+            version,
+            true,
+            Box::new(move |res| {
+                let _ = tx.send(res);
+            }),
+        )?;
+        let timeout = self.shared.settings.request_timeout;
+        match rx.recv_timeout(timeout) {
+            Ok(res) => res,
+            Err(_) => {
+                let err = Error::Timeout {
+                    what: format!(
+                        "{} request to broker {} got no response (request.timeout.ms); the connection was closed",
+                        R::NAME,
+                        self.shared.label
+                    ),
+                    after: timeout,
+                };
+                self.shared.fail(err.clone());
+                Err(err)
+            }
+        }
+    }
+
+    fn send_raw<R: Request>(&self, req: &R, version: i16, expect_response: bool, callback: Callback) -> Result<()> {
+        if self.is_closed() {
+            return Err(self.shared.closed_error());
+        }
+        if !(R::MIN_VERSION..=R::MAX_VERSION).contains(&version) {
+            return Err(Error::InvalidArgument(format!(
+                "{} version {version} is outside the supported range {}-{}",
+                R::NAME,
+                R::MIN_VERSION,
+                R::MAX_VERSION
+            )));
+        }
+        let mut w = self.shared.write.lock().unwrap();
+        let correlation_id = w.next_correlation_id;
+        w.next_correlation_id = w.next_correlation_id.wrapping_add(1).max(1);
+        // Encode into the connection's reusable buffer; the size prefix is
+        // patched in at the end.
+        let mut buf = std::mem::take(&mut w.buf);
+        buf.clear();
+        buf.extend_from_slice(&[0; 4]);
+        let header = RequestHeader {
+            api_key: R::API_KEY,
+            api_version: version,
+            correlation_id,
+            client_id: self.shared.settings.client_id.clone(),
+        };
+        let encoded = header
+            .encode(&mut buf, R::header_version(version))
+            .and_then(|_| req.encode(&mut buf, version));
+        if let Err(e) = encoded {
+            w.buf = buf;
+            return Err(e.into());
+        }
+        let size = (buf.len() - 4) as i32;
+        buf[..4].copy_from_slice(&size.to_be_bytes());
+        if expect_response {
+            self.shared.in_flight.lock().unwrap().push_back(InFlight {
+                correlation_id,
+                api_key: R::API_KEY,
+                response_header_version: R::Response::header_version(version),
+                deadline: Instant::now() + self.shared.settings.request_timeout,
+                callback,
+            });
+        }
+        let written = w.stream.write_all(&buf);
+        w.buf = buf;
+        if w.buf.capacity() > 1 << 20 {
+            // Do not keep a huge produce buffer alive per connection.
+            w.buf = Vec::with_capacity(1024);
+        }
+        drop(w);
+        *self.shared.last_activity.lock().unwrap() = Instant::now();
+        if let Err(source) = written {
+            let err = Error::Io {
+                broker: self.shared.label.clone(),
+                source,
+            };
+            self.shared.fail(err.clone());
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    /// Closes the socket, fails in-flight requests and joins the reader thread.
+    pub fn close(&self) {
+        self.shared.fail(Error::Closed(format!("connection to {}", self.shared.label)));
+        let handle = self.reader.lock().unwrap().take();
+        if let Some(h) = handle {
+            if h.thread().id() != std::thread::current().id() {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn decode_body<R: Request>(shared: &Shared, body: Bytes, version: i16) -> Result<R::Response> {
+    let mut r = Reader::new(body);
+    match R::Response::decode(&mut r, version) {
+        Ok(resp) => Ok(resp),
+        Err(e) => {
+            let err = Error::protocol(
+                &shared.label,
+                format!("cannot decode {} v{version} response: {}", R::NAME, e.message()),
+            );
+            shared.fail(err.clone());
+            Err(err)
+        }
+    }
+}
+
+fn open_socket(address: &BrokerAddress, settings: &ConnectionSettings) -> io::Result<TcpStream> {
+    let addrs: Vec<_> = (address.host.as_str(), address.port).to_socket_addrs()?.collect();
+    if addrs.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::NotFound, format!("{} resolves to no address", address.host)));
+    }
+    let mut last = None;
+    for addr in addrs {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_nodelay(true)?;
+        if settings.send_buffer_bytes >= 0 {
+            socket.set_send_buffer_size(settings.send_buffer_bytes as usize)?;
+        }
+        if settings.receive_buffer_bytes >= 0 {
+            socket.set_recv_buffer_size(settings.receive_buffer_bytes as usize)?;
+        }
+        match socket.connect_timeout(&SockAddr::from(addr), settings.connect_timeout) {
+            Ok(()) => {
+                socket.set_keepalive(true)?;
+                return Ok(socket.into());
+            }
+            Err(e) => {
+                log::debug!("connect to {addr} ({}) failed: {e}", address.host);
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::other("no address tried")))
+}
+
+/// How often the reader wakes while waiting, to enforce request deadlines
+/// and the idle timeout.
+const TICK: Duration = Duration::from_millis(200);
+
+fn read_loop(mut stream: TcpStream, shared: Arc<Shared>) {
+    let label = shared.label.clone();
+    let mut size_buf = [0u8; 4];
+    loop {
+        if shared.closed.load(Ordering::SeqCst) {
+            return;
+        }
+        let mut got = 0;
+        match read_full(&mut stream, &shared, &mut size_buf, &mut got, true) {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                shared.fail(e);
+                return;
+            }
+        }
+        let size = i32::from_be_bytes(size_buf);
+        if size < 4 || size as usize > shared.settings.max_response_size {
+            shared.fail(Error::protocol(
+                &label,
+                format!(
+                    "response size {size} is outside 4..={} bytes (receive.message.max.bytes)",
+                    shared.settings.max_response_size
+                ),
+            ));
+            return;
+        }
+        if shared.in_flight.lock().unwrap().is_empty() {
+            shared.fail(Error::protocol(&label, "received a response with no request in flight"));
+            return;
+        }
+        let mut body = vec![0u8; size as usize];
+        let mut got = 0;
+        match read_full(&mut stream, &shared, &mut body, &mut got, false) {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(e) => {
+                shared.fail(e);
+                return;
+            }
+        }
+        *shared.last_activity.lock().unwrap() = Instant::now();
+        let Some(pending) = shared.in_flight.lock().unwrap().pop_front() else {
+            return;
+        };
+        let body = Bytes::from(body);
+        let mut r = Reader::new(body.clone());
+        let header = match ResponseHeader::decode(&mut r, pending.response_header_version) {
+            Ok(h) => h,
+            Err(e) => {
+                let err = Error::protocol(&label, format!("bad response header: {e}"));
+                (pending.callback)(Err(err.clone()));
+                shared.fail(err);
+                return;
+            }
+        };
+        if header.correlation_id != pending.correlation_id {
+            let err = Error::protocol(
+                &label,
+                format!(
+                    "response correlation id {} does not match the oldest request's {} (api key {})",
+                    header.correlation_id, pending.correlation_id, pending.api_key
+                ),
+            );
+            (pending.callback)(Err(err.clone()));
+            shared.fail(err);
+            return;
+        }
+        let pos = r.position();
+        (pending.callback)(Ok(body.slice(pos..body.len())));
+    }
+}
+
+/// Fills `buf[*got..]`, waking every [`TICK`] to check request deadlines and
+/// the idle timeout. `Ok(false)` means the connection was closed by us.
+fn read_full(stream: &mut TcpStream, shared: &Shared, buf: &mut [u8], got: &mut usize, at_frame_start: bool) -> Result<bool> {
+    let io_err = |source| Error::Io {
+        broker: shared.label.clone(),
+        source,
+    };
+    while *got < buf.len() {
+        if shared.closed.load(Ordering::SeqCst) {
+            return Ok(false);
+        }
+        let _ = stream.set_read_timeout(Some(TICK));
+        match stream.read(&mut buf[*got..]) {
+            Ok(0) => {
+                if shared.closed.load(Ordering::SeqCst) {
+                    return Ok(false);
+                }
+                return Err(io_err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the broker closed the connection",
+                )));
+            }
+            Ok(n) => *got += n,
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => {
+                check_deadlines(shared, at_frame_start && *got == 0)?;
+            }
+            Err(e) => {
+                if shared.closed.load(Ordering::SeqCst) {
+                    return Ok(false);
+                }
+                return Err(io_err(e));
+            }
+        }
+    }
+    Ok(true)
+}
+
+fn check_deadlines(shared: &Shared, idle_possible: bool) -> Result<()> {
+    let now = Instant::now();
+    let oldest = shared.in_flight.lock().unwrap().front().map(|p| (p.deadline, p.api_key));
+    match oldest {
+        Some((deadline, api_key)) if now >= deadline => Err(Error::Timeout {
+            what: format!(
+                "request (api key {api_key}) to broker {} got no response (request.timeout.ms); the connection was closed",
+                shared.label
+            ),
+            after: shared.settings.request_timeout,
+        }),
+        None if idle_possible => {
+            if let Some(idle) = shared.settings.idle_timeout {
+                if now.duration_since(*shared.last_activity.lock().unwrap()) >= idle {
+                    return Err(Error::Closed(format!(
+                        "connection to {} (idle longer than connections.max.idle.ms)",
+                        shared.label
+                    )));
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,214 @@
+//! Connections by node id, opened on demand, with reconnect backoff.
+//!
+//! A failed connect makes the broker wait `reconnect.backoff.ms`, doubling per
+//! consecutive failure up to `reconnect.backoff.max.ms`, with ±20% jitter so
+//! that many clients do not reconnect in lockstep. While a broker is backing
+//! off, [`ConnectionPool::get`] fails at once instead of retrying in a loop:
+//! the caller decides whether to wait (see [`ConnectionPool::backoff_remaining`]).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::connection::{BrokerAddress, Connection, ConnectionSettings};
+use crate::error::{Error, Result};
+
+/// Reconnect backoff settings.
+#[derive(Clone, Copy, Debug)]
+pub struct Backoff {
+    /// `reconnect.backoff.ms`.
+    pub initial: Duration,
+    /// `reconnect.backoff.max.ms`.
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// The delay after `failures` consecutive failures (1 = first), jittered.
+    pub fn delay(&self, failures: u32) -> Duration {
+        let exp = failures.saturating_sub(1).min(20);
+        let base = self.initial.saturating_mul(1u32 << exp).min(self.max.max(self.initial));
+        jitter(base, 0.2)
+    }
+}
+
+/// Multiplies `d` by a random factor in `[1 - spread, 1 + spread]`.
+pub fn jitter(d: Duration, spread: f64) -> Duration {
+    let r = random_unit();
+    d.mul_f64(1.0 - spread + 2.0 * spread * r)
+}
+
+/// A random number in [0, 1) from a per-thread xorshift generator seeded by
+/// the clock and the thread: enough for jitter, no dependency needed.
+pub fn random_unit() -> f64 {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(1);
+            let local = 0u8;
+            (t ^ (&local as *const u8 as u64).rotate_left(32)) | 1
+        });
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    })
+}
+
+#[derive(Default)]
+struct Slot {
+    conn: Option<Arc<Connection>>,
+    failures: u32,
+    retry_at: Option<Instant>,
+    last_error: Option<Error>,
+}
+
+/// A pool of broker connections by node id.
+pub struct ConnectionPool {
+    settings: ConnectionSettings,
+    backoff: Backoff,
+    slots: Mutex<HashMap<i32, Arc<Mutex<Slot>>>>,
+}
+
+impl ConnectionPool {
+    /// A pool using `settings` for every connection.
+    pub fn new(settings: ConnectionSettings, backoff: Backoff) -> ConnectionPool {
+        ConnectionPool {
+            settings,
+            backoff,
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The connection settings.
+    pub fn settings(&self) -> &ConnectionSettings {
+        &self.settings
+    }
+
+    fn slot(&self, node_id: i32) -> Arc<Mutex<Slot>> {
+        self.slots.lock().unwrap().entry(node_id).or_default().clone()
+    }
+
+    /// The open connection to `address`, connecting if needed. While the
+    /// broker is in reconnect backoff this fails at once with the last error.
+    pub fn get(&self, address: &BrokerAddress) -> Result<Arc<Connection>> {
+        let slot = self.slot(address.node_id);
+        let mut s = slot.lock().unwrap();
+        if let Some(c) = &s.conn {
+            if !c.is_closed() && c.address() == address {
+                return Ok(c.clone());
+            }
+            // Dead or moved: drop it (joins its reader thread) and reconnect.
+            if let Some(old) = s.conn.take() {
+                old.close();
+            }
+        }
+        if let Some(at) = s.retry_at {
+            let now = Instant::now();
+            if now < at {
+                let last = s.last_error.clone();
+                return Err(match last {
+                    Some(e) => e,
+                    None => Error::Io {
+                        broker: address.to_string(),
+                        source: std::io::Error::new(std::io::ErrorKind::NotConnected, "backing off after a failed connect"),
+                    },
+                });
+            }
+        }
+        match Connection::connect(address, &self.settings) {
+            Ok(c) => {
+                let c = Arc::new(c);
+                s.conn = Some(c.clone());
+                s.failures = 0;
+                s.retry_at = None;
+                s.last_error = None;
+                Ok(c)
+            }
+            Err(e) => {
+                s.failures += 1;
+                let delay = self.backoff.delay(s.failures);
+                log::debug!("connect to {address} failed ({e}); next attempt in {delay:?}");
+                s.retry_at = Some(Instant::now() + delay);
+                s.last_error = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// The existing live connection to `node_id`, without connecting.
+    pub fn existing(&self, node_id: i32) -> Option<Arc<Connection>> {
+        let slot = self.slots.lock().unwrap().get(&node_id).cloned()?;
+        let s = slot.lock().unwrap();
+        s.conn.as_ref().filter(|c| !c.is_closed()).cloned()
+    }
+
+    /// How long until `node_id` may be tried again (zero when it may now).
+    pub fn backoff_remaining(&self, node_id: i32) -> Duration {
+        let Some(slot) = self.slots.lock().unwrap().get(&node_id).cloned() else {
+            return Duration::ZERO;
+        };
+        let s = slot.lock().unwrap();
+        s.retry_at.map(|at| at.saturating_duration_since(Instant::now())).unwrap_or_default()
+    }
+
+    /// True when `node_id` is waiting out a reconnect backoff.
+    pub fn is_backing_off(&self, node_id: i32) -> bool {
+        !self.backoff_remaining(node_id).is_zero()
+    }
+
+    /// Closes the connection to `node_id` (e.g. after a request timeout).
+    pub fn disconnect(&self, node_id: i32) {
+        let slot = self.slots.lock().unwrap().get(&node_id).cloned();
+        if let Some(slot) = slot {
+            if let Some(c) = slot.lock().unwrap().conn.take() {
+                c.close();
+            }
+        }
+    }
+
+    /// Closes every connection and joins their reader threads.
+    pub fn close_all(&self) {
+        let slots: Vec<_> = self.slots.lock().unwrap().drain().map(|(_, s)| s).collect();
+        for slot in slots {
+            if let Some(c) = slot.lock().unwrap().conn.take() {
+                c.close();
+            }
+        }
+    }
+}
+
+impl Drop for ConnectionPool {
+    fn drop(&mut self) {
+        self.close_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_max_with_jitter() {
+        let b = Backoff {
+            initial: Duration::from_millis(50),
+            max: Duration::from_millis(1000),
+        };
+        let d1 = b.delay(1);
+        assert!(d1 >= Duration::from_millis(40) && d1 <= Duration::from_millis(60), "{d1:?}");
+        let d3 = b.delay(3);
+        assert!(d3 >= Duration::from_millis(160) && d3 <= Duration::from_millis(240), "{d3:?}");
+        for n in 6..40 {
+            let d = b.delay(n);
+            assert!(d >= Duration::from_millis(800) && d <= Duration::from_millis(1200), "{n}: {d:?}");
+        }
+        let samples: std::collections::HashSet<_> = (0..20).map(|_| b.delay(10)).collect();
+        assert!(samples.len() > 1, "jitter should vary the delay");
+    }
+}

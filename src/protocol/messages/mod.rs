@@ -1,0 +1,1 @@
+//! Generated message modules (being written).
