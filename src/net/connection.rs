@@ -273,11 +273,15 @@ impl Connection {
             let body = match self.send_raw_wait(&req, version) {
                 Ok(b) => b,
                 Err(Error::Io { .. }) | Err(Error::Closed(_)) if self.is_closed() => {
-                    return Err(Error::protocol(
-                        &self.shared.label,
-                        "the broker closed the connection in reply to ApiVersions: it is either not a Kafka broker \
-                         (or expects TLS/SASL), or older than Kafka 0.10, which this client does not support",
-                    ));
+                    // Retriable like any disconnect, but say what it usually means.
+                    return Err(Error::Io {
+                        broker: self.shared.label.clone(),
+                        source: io::Error::new(
+                            io::ErrorKind::ConnectionAborted,
+                            "the broker closed the connection in reply to ApiVersions: it is either not a Kafka \
+                             broker (or expects TLS/SASL), or older than Kafka 0.10, which this client does not support",
+                        ),
+                    });
                 }
                 Err(e) => return Err(e),
             };
@@ -654,10 +658,13 @@ fn check_deadlines(shared: &Shared, idle_possible: bool) -> Result<()> {
         None if idle_possible => {
             if let Some(idle) = shared.settings.idle_timeout {
                 if now.duration_since(*shared.last_activity.lock().unwrap()) >= idle {
-                    return Err(Error::Closed(format!(
-                        "connection to {} (idle longer than connections.max.idle.ms)",
-                        shared.label
-                    )));
+                    return Err(Error::Io {
+                        broker: shared.label.clone(),
+                        source: io::Error::new(
+                            io::ErrorKind::ConnectionAborted,
+                            "closed after being idle longer than connections.max.idle.ms",
+                        ),
+                    });
                 }
             }
             Ok(())
