@@ -41,27 +41,63 @@ const I32: i64 = i32::MAX as i64;
 pub(crate) const COMMON_KEYS: &[KeyDef] = &[
     ("bootstrap.servers", Kind::List, None),
     ("client.id", Kind::Str, Some("")),
-    ("client.dns.lookup", Kind::Choice(&["use_all_dns_ips", "resolve_canonical_bootstrap_servers_only"]), Some("use_all_dns_ips")),
+    (
+        "client.dns.lookup",
+        Kind::Choice(&[
+            "use_all_dns_ips",
+            "resolve_canonical_bootstrap_servers_only",
+        ]),
+        Some("use_all_dns_ips"),
+    ),
     ("request.timeout.ms", Kind::Int(0, I32), Some("30000")),
-    ("socket.connection.setup.timeout.ms", Kind::Int(0, I32), Some("10000")),
-    ("socket.connection.setup.timeout.max.ms", Kind::Int(0, I32), Some("30000")),
+    (
+        "socket.connection.setup.timeout.ms",
+        Kind::Int(0, I32),
+        Some("10000"),
+    ),
+    (
+        "socket.connection.setup.timeout.max.ms",
+        Kind::Int(0, I32),
+        Some("30000"),
+    ),
     ("send.buffer.bytes", Kind::Int(-1, I32), Some("131072")),
     ("receive.buffer.bytes", Kind::Int(-1, I32), Some("65536")),
     ("reconnect.backoff.ms", Kind::Int(0, I32), Some("50")),
     ("reconnect.backoff.max.ms", Kind::Int(0, I32), Some("1000")),
     ("retry.backoff.ms", Kind::Int(0, I32), Some("100")),
     ("retry.backoff.max.ms", Kind::Int(0, I32), Some("1000")),
-    ("connections.max.idle.ms", Kind::Int(-1, i64::MAX), Some("540000")),
-    ("metadata.max.age.ms", Kind::Int(0, i64::MAX), Some("300000")),
+    (
+        "connections.max.idle.ms",
+        Kind::Int(-1, i64::MAX),
+        Some("540000"),
+    ),
+    (
+        "metadata.max.age.ms",
+        Kind::Int(0, i64::MAX),
+        Some("300000"),
+    ),
     // Not a Java setting (librdkafka's name): the largest response frame
     // accepted from a broker, so a lying length prefix cannot make us allocate.
-    ("receive.message.max.bytes", Kind::Int(1024, I32), Some("104857600")),
-    ("security.protocol", Kind::Choice(&["plaintext"]), Some("plaintext")),
+    (
+        "receive.message.max.bytes",
+        Kind::Int(1024, I32),
+        Some("104857600"),
+    ),
+    (
+        "security.protocol",
+        Kind::Choice(&["plaintext"]),
+        Some("plaintext"),
+    ),
     ("client.software.name", Kind::Str, Some("kafka-blocking")),
-    ("client.software.version", Kind::Str, Some(env!("CARGO_PKG_VERSION"))),
+    (
+        "client.software.version",
+        Kind::Str,
+        Some(env!("CARGO_PKG_VERSION")),
+    ),
 ];
 
-pub(crate) const ADMIN_KEYS: &[KeyDef] = &[("default.api.timeout.ms", Kind::Int(0, I32), Some("60000"))];
+pub(crate) const ADMIN_KEYS: &[KeyDef] =
+    &[("default.api.timeout.ms", Kind::Int(0, I32), Some("60000"))];
 
 pub(crate) const PRODUCER_KEYS: &[KeyDef] = &[
     ("acks", Kind::Choice(&["all", "-1", "0", "1"]), Some("all")),
@@ -72,35 +108,71 @@ pub(crate) const PRODUCER_KEYS: &[KeyDef] = &[
     ("buffer.memory", Kind::Int(0, i64::MAX), Some("33554432")),
     ("max.block.ms", Kind::Int(0, i64::MAX), Some("60000")),
     ("max.request.size", Kind::Int(0, I32), Some("1048576")),
-    ("compression.type", Kind::Choice(&["none", "gzip", "snappy", "lz4", "zstd"]), Some("none")),
+    (
+        "compression.type",
+        Kind::Choice(&["none", "gzip", "snappy", "lz4", "zstd"]),
+        Some("none"),
+    ),
     ("enable.idempotence", Kind::Bool, Some("true")),
-    ("max.in.flight.requests.per.connection", Kind::Int(1, I32), Some("5")),
-    ("partitioner.class", Kind::Choice(&["default", "sticky", "murmur2", "round_robin", "roundrobin"]), Some("default")),
+    (
+        "max.in.flight.requests.per.connection",
+        Kind::Int(1, I32),
+        Some("5"),
+    ),
+    (
+        "partitioner.class",
+        Kind::Choice(&["default", "sticky", "murmur2", "round_robin", "roundrobin"]),
+        Some("default"),
+    ),
     ("partitioner.ignore.keys", Kind::Bool, Some("false")),
     ("transactional.id", Kind::Str, Some("")),
     ("transaction.timeout.ms", Kind::Int(0, I32), Some("60000")),
-    ("metadata.max.idle.ms", Kind::Int(5000, i64::MAX), Some("300000")),
+    (
+        "metadata.max.idle.ms",
+        Kind::Int(5000, i64::MAX),
+        Some("300000"),
+    ),
 ];
 
 pub(crate) const CONSUMER_KEYS: &[KeyDef] = &[
     ("group.id", Kind::Str, Some("")),
     ("group.instance.id", Kind::Str, Some("")),
-    ("group.protocol", Kind::Choice(&["classic", "consumer"]), Some("classic")),
+    (
+        "group.protocol",
+        Kind::Choice(&["classic", "consumer"]),
+        Some("classic"),
+    ),
     ("allow.auto.create.topics", Kind::Bool, Some("true")),
-    ("auto.offset.reset", Kind::Choice(&["earliest", "latest", "none"]), Some("latest")),
+    (
+        "auto.offset.reset",
+        Kind::Choice(&["earliest", "latest", "none"]),
+        Some("latest"),
+    ),
     ("enable.auto.commit", Kind::Bool, Some("true")),
     ("auto.commit.interval.ms", Kind::Int(0, I32), Some("5000")),
     ("fetch.min.bytes", Kind::Int(0, I32), Some("1")),
     ("fetch.max.bytes", Kind::Int(0, I32), Some("52428800")),
     ("fetch.max.wait.ms", Kind::Int(0, I32), Some("500")),
-    ("max.partition.fetch.bytes", Kind::Int(0, I32), Some("1048576")),
+    (
+        "max.partition.fetch.bytes",
+        Kind::Int(0, I32),
+        Some("1048576"),
+    ),
     ("max.poll.records", Kind::Int(1, I32), Some("500")),
     ("max.poll.interval.ms", Kind::Int(1, I32), Some("300000")),
     ("session.timeout.ms", Kind::Int(1, I32), Some("45000")),
     ("heartbeat.interval.ms", Kind::Int(1, I32), Some("3000")),
-    ("isolation.level", Kind::Choice(&["read_uncommitted", "read_committed"]), Some("read_uncommitted")),
+    (
+        "isolation.level",
+        Kind::Choice(&["read_uncommitted", "read_committed"]),
+        Some("read_uncommitted"),
+    ),
     ("check.crcs", Kind::Bool, Some("true")),
-    ("partition.assignment.strategy", Kind::List, Some("range,cooperative-sticky")),
+    (
+        "partition.assignment.strategy",
+        Kind::List,
+        Some("range,cooperative-sticky"),
+    ),
     ("default.api.timeout.ms", Kind::Int(0, I32), Some("60000")),
     ("exclude.internal.topics", Kind::Bool, Some("true")),
     ("client.rack", Kind::Str, Some("")),
@@ -114,7 +186,8 @@ pub(crate) struct Properties {
 
 impl Properties {
     pub(crate) fn set(&mut self, key: &str, value: &str) {
-        self.values.insert(key.trim().to_string(), value.trim().to_string());
+        self.values
+            .insert(key.trim().to_string(), value.trim().to_string());
     }
 
     /// Parses Java properties text: `key=value` or `key: value` lines, `#` and
@@ -129,7 +202,10 @@ impl Properties {
                 Error::config(
                     line,
                     "",
-                    format!("line {} of the properties text has no '=': expected key=value", n + 1),
+                    format!(
+                        "line {} of the properties text has no '=': expected key=value",
+                        n + 1
+                    ),
                 )
             })?;
             self.set(&line[..split], &line[split + 1..]);
@@ -144,12 +220,16 @@ impl Properties {
         let mut out = BTreeMap::new();
         for (key, value) in &self.values {
             let def = find(key).ok_or_else(|| {
-                let mut known: Vec<&str> = tables.iter().flat_map(|t| t.iter()).map(|d| d.0).collect();
+                let mut known: Vec<&str> =
+                    tables.iter().flat_map(|t| t.iter()).map(|d| d.0).collect();
                 known.sort_unstable();
                 Error::config(
                     key.as_str(),
                     value.as_str(),
-                    format!("unknown configuration key; known keys: {}", known.join(", ")),
+                    format!(
+                        "unknown configuration key; known keys: {}",
+                        known.join(", ")
+                    ),
                 )
             })?;
             out.insert(def.0, check(def, value)?);
@@ -175,7 +255,11 @@ fn check(def: &KeyDef, value: &str) -> Result<String> {
     match kind {
         Kind::Int(lo, hi) => match value.parse::<i64>() {
             Ok(v) if (lo..=hi).contains(&v) => Ok(v.to_string()),
-            _ => Err(Error::config(key, value, format!("expected an integer from {lo} to {hi}"))),
+            _ => Err(Error::config(
+                key,
+                value,
+                format!("expected an integer from {lo} to {hi}"),
+            )),
         },
         Kind::Bool => match value.to_ascii_lowercase().as_str() {
             "true" | "false" => Ok(value.to_ascii_lowercase()),
@@ -185,7 +269,11 @@ fn check(def: &KeyDef, value: &str) -> Result<String> {
         Kind::List => {
             let items: Vec<&str> = value.split(',').map(str::trim).collect();
             if items.iter().any(|s| s.is_empty()) {
-                Err(Error::config(key, value, "expected a comma-separated list of non-empty values"))
+                Err(Error::config(
+                    key,
+                    value,
+                    "expected a comma-separated list of non-empty values",
+                ))
             } else {
                 Ok(items.join(","))
             }
@@ -195,7 +283,11 @@ fn check(def: &KeyDef, value: &str) -> Result<String> {
             if allowed.contains(&v.as_str()) {
                 Ok(v)
             } else {
-                Err(Error::config(key, value, format!("expected one of: {}", allowed.join(", "))))
+                Err(Error::config(
+                    key,
+                    value,
+                    format!("expected one of: {}", allowed.join(", ")),
+                ))
             }
         }
     }
@@ -217,7 +309,10 @@ impl fmt::Debug for Properties {
 }
 
 fn is_secret(key: &str) -> bool {
-    key.contains("password") || key.contains("secret") || key.ends_with(".key") || key.contains("jaas")
+    key.contains("password")
+        || key.contains("secret")
+        || key.ends_with(".key")
+        || key.contains("jaas")
 }
 
 /// Validated settings with every default filled in.
@@ -228,7 +323,10 @@ pub(crate) struct Resolved {
 
 impl Resolved {
     pub(crate) fn str(&self, key: &str) -> &str {
-        self.values.get(key).map(String::as_str).unwrap_or_else(|| panic!("setting {key} is not in the table"))
+        self.values
+            .get(key)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("setting {key} is not in the table"))
     }
     pub(crate) fn int(&self, key: &str) -> i64 {
         self.str(key).parse().expect("validated integer")
@@ -237,7 +335,11 @@ impl Resolved {
         self.str(key) == "true"
     }
     pub(crate) fn list(&self, key: &str) -> Vec<String> {
-        self.str(key).split(',').map(str::to_string).filter(|s| !s.is_empty()).collect()
+        self.str(key)
+            .split(',')
+            .map(str::to_string)
+            .filter(|s| !s.is_empty())
+            .collect()
     }
     pub(crate) fn millis(&self, key: &str) -> Duration {
         Duration::from_millis(self.int(key).max(0) as u64)
@@ -333,7 +435,11 @@ impl ProducerConfig {
             let acks = r.str("acks").to_string();
             let in_flight = r.int("max.in.flight.requests.per.connection");
             let conflict = if acks != "all" && acks != "-1" {
-                Some(("acks", acks, "must be all (or -1) when enable.idempotence=true; set enable.idempotence=false to use acks=0 or 1"))
+                Some((
+                    "acks",
+                    acks,
+                    "must be all (or -1) when enable.idempotence=true; set enable.idempotence=false to use acks=0 or 1",
+                ))
             } else if in_flight > 5 {
                 Some((
                     "max.in.flight.requests.per.connection",
@@ -379,7 +485,11 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named() {
-        let e = AdminConfig::new().bootstrap_servers("a:1").set("bootstrap.server", "x").resolve().unwrap_err();
+        let e = AdminConfig::new()
+            .bootstrap_servers("a:1")
+            .set("bootstrap.server", "x")
+            .resolve()
+            .unwrap_err();
         let t = err_text(e);
         assert!(t.contains("bootstrap.server"), "{t}");
         assert!(t.contains("unknown configuration key"), "{t}");
@@ -387,18 +497,34 @@ mod tests {
 
     #[test]
     fn bad_values_name_key_and_allowed() {
-        let e = ProducerConfig::new().bootstrap_servers("a:1").set("acks", "maybe").resolve().unwrap_err();
+        let e = ProducerConfig::new()
+            .bootstrap_servers("a:1")
+            .set("acks", "maybe")
+            .resolve()
+            .unwrap_err();
         match &e {
-            Error::Config { key, value, allowed } => {
+            Error::Config {
+                key,
+                value,
+                allowed,
+            } => {
                 assert_eq!(key, "acks");
                 assert_eq!(value, "maybe");
                 assert!(allowed.contains("all"), "{allowed}");
             }
             other => panic!("{other:?}"),
         }
-        let e = AdminConfig::new().bootstrap_servers("a:1").set("request.timeout.ms", "-5").resolve().unwrap_err();
+        let e = AdminConfig::new()
+            .bootstrap_servers("a:1")
+            .set("request.timeout.ms", "-5")
+            .resolve()
+            .unwrap_err();
         assert!(err_text(e).contains("request.timeout.ms"));
-        let e = ConsumerConfig::new().bootstrap_servers("a:1").set("enable.auto.commit", "yes").resolve().unwrap_err();
+        let e = ConsumerConfig::new()
+            .bootstrap_servers("a:1")
+            .set("enable.auto.commit", "yes")
+            .resolve()
+            .unwrap_err();
         assert!(err_text(e).contains("enable.auto.commit"));
         let e = AdminConfig::new().resolve().unwrap_err();
         assert!(err_text(e).contains("bootstrap.servers"));
@@ -406,7 +532,10 @@ mod tests {
 
     #[test]
     fn defaults_and_properties_text() {
-        let c = ProducerConfig::from_properties("# comment\nbootstrap.servers = h:1, h:2\nacks: 1\nenable.idempotence=false\n").unwrap();
+        let c = ProducerConfig::from_properties(
+            "# comment\nbootstrap.servers = h:1, h:2\nacks: 1\nenable.idempotence=false\n",
+        )
+        .unwrap();
         let r = c.resolve().unwrap();
         assert_eq!(r.list("bootstrap.servers"), ["h:1", "h:2"]);
         assert_eq!(r.str("acks"), "1");
@@ -418,10 +547,29 @@ mod tests {
     #[test]
     fn idempotence_conflicts_rejected() {
         let base = ProducerConfig::new().bootstrap_servers("a:1");
-        assert!(base.clone().set("acks", "1").set("enable.idempotence", "true").resolve().is_err());
+        assert!(
+            base.clone()
+                .set("acks", "1")
+                .set("enable.idempotence", "true")
+                .resolve()
+                .is_err()
+        );
         // Implicit idempotence gives way to an explicit weaker acks, as in Java 3.x.
-        assert!(!base.clone().set("acks", "1").resolve().unwrap().bool("enable.idempotence"));
-        assert!(base.clone().set("acks", "1").set("enable.idempotence", "false").resolve().is_ok());
+        assert!(
+            !base
+                .clone()
+                .set("acks", "1")
+                .resolve()
+                .unwrap()
+                .bool("enable.idempotence")
+        );
+        assert!(
+            base.clone()
+                .set("acks", "1")
+                .set("enable.idempotence", "false")
+                .resolve()
+                .is_ok()
+        );
         let six = base.set("max.in.flight.requests.per.connection", "6");
         assert!(!six.clone().resolve().unwrap().bool("enable.idempotence"));
         assert!(six.set("enable.idempotence", "true").resolve().is_err());

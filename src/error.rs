@@ -85,7 +85,11 @@ impl Error {
     }
 
     /// A configuration error naming the key, the value and what is allowed.
-    pub fn config(key: impl Into<String>, value: impl Into<String>, allowed: impl Into<String>) -> Error {
+    pub fn config(
+        key: impl Into<String>,
+        value: impl Into<String>,
+        allowed: impl Into<String>,
+    ) -> Error {
         Error::Config {
             key: key.into(),
             value: value.into(),
@@ -128,7 +132,13 @@ impl fmt::Display for Error {
                 context,
                 message,
             } => {
-                write!(f, "{} ({}) from {context}: {}", code.name(), code.code(), code.description())?;
+                write!(
+                    f,
+                    "{} ({}) from {context}: {}",
+                    code.name(),
+                    code.code(),
+                    code.description()
+                )?;
                 if let Some(m) = message {
                     write!(f, " Broker says: {m}")?;
                 }
@@ -137,14 +147,20 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
-            Error::Config { key, value, allowed } => {
+            Error::Config {
+                key,
+                value,
+                allowed,
+            } => {
                 write!(f, "invalid configuration {key}={value:?}: {allowed}")
             }
             Error::Io { broker, source } => write!(
                 f,
                 "network error with broker {broker}: {source} (check that the broker is running and reachable)"
             ),
-            Error::Timeout { what, after } => write!(f, "timed out after {} ms: {what}", after.as_millis()),
+            Error::Timeout { what, after } => {
+                write!(f, "timed out after {} ms: {what}", after.as_millis())
+            }
             Error::Protocol { broker, message } => write!(
                 f,
                 "malformed response from broker {broker}: {message} (the connection was dropped)"
@@ -211,7 +227,11 @@ impl Clone for Error {
                 context: context.clone(),
                 message: message.clone(),
             },
-            Error::Config { key, value, allowed } => Error::Config {
+            Error::Config {
+                key,
+                value,
+                allowed,
+            } => Error::Config {
                 key: key.clone(),
                 value: value.clone(),
                 allowed: allowed.clone(),

@@ -58,7 +58,9 @@ fn api_versions_frame(correlation_id: i32, version: i16) -> Vec<u8> {
 }
 
 /// Starts a fake broker that runs `behave` on every accepted connection.
-fn fake_broker(behave: impl Fn(TcpStream) + Send + Sync + 'static) -> (BrokerAddress, Arc<AtomicUsize>) {
+fn fake_broker(
+    behave: impl Fn(TcpStream) + Send + Sync + 'static,
+) -> (BrokerAddress, Arc<AtomicUsize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let accepted = Arc::new(AtomicUsize::new(0));
@@ -100,7 +102,10 @@ fn silent_broker_times_out_within_request_timeout() {
     let took = start.elapsed();
     assert!(matches!(err, Error::Timeout { .. }), "{err}");
     assert!(err.to_string().contains("ApiVersions"), "{err}");
-    assert!(took >= Duration::from_millis(790) && took < Duration::from_millis(1500), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(790) && took < Duration::from_millis(1500),
+        "{took:?}"
+    );
 }
 
 #[test]
@@ -130,7 +135,10 @@ fn lying_length_prefix_is_rejected_without_allocating() {
     });
     let err = Connection::connect(&addr, &settings(2000)).unwrap_err();
     assert!(matches!(err, Error::Protocol { .. }), "{err}");
-    assert!(err.to_string().contains("receive.message.max.bytes"), "{err}");
+    assert!(
+        err.to_string().contains("receive.message.max.bytes"),
+        "{err}"
+    );
     // Negative sizes too.
     let (addr, _) = fake_broker(|mut s| {
         let _ = read_request(&mut s);
@@ -210,13 +218,23 @@ fn unreachable_broker_is_retried_with_backoff_not_a_busy_loop() {
     let took = start.elapsed();
     let cpu = cpu_seconds() - cpu0;
     let attempts = accepted.load(Ordering::SeqCst);
-    assert!(took >= Duration::from_millis(2400), "gave up too early: {took:?} ({err})");
+    assert!(
+        took >= Duration::from_millis(2400),
+        "gave up too early: {took:?} ({err})"
+    );
     assert!(took < Duration::from_secs(6), "{took:?}");
     // 50, 100, 200, 400, 500, 500... ms apart: about 7 attempts in 2.5 s.
-    assert!((3..=15).contains(&attempts), "{attempts} connection attempts in {took:?}");
+    assert!(
+        (3..=15).contains(&attempts),
+        "{attempts} connection attempts in {took:?}"
+    );
     assert!(cpu < 0.5, "backing off should be idle, used {cpu} s of CPU");
     // A refused port (nothing listening) also ends in a clear error.
-    let dead = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let admin = AdminClient::new(
         AdminConfig::new()
             .bootstrap_servers(&format!("127.0.0.1:{dead}"))
@@ -230,14 +248,24 @@ fn unreachable_broker_is_retried_with_backoff_not_a_busy_loop() {
 
 #[test]
 fn bad_configuration_names_the_key() {
-    let e = AdminClient::new(AdminConfig::new().bootstrap_servers("h:1").set("request.timeout.ms", "-1"))
-        .err()
-        .unwrap();
+    let e = AdminClient::new(
+        AdminConfig::new()
+            .bootstrap_servers("h:1")
+            .set("request.timeout.ms", "-1"),
+    )
+    .err()
+    .unwrap();
     assert!(e.to_string().contains("request.timeout.ms"), "{e}");
-    let e = AdminClient::new(AdminConfig::new().bootstrap_servers("h:1").set("no.such.key", "1"))
+    let e = AdminClient::new(
+        AdminConfig::new()
+            .bootstrap_servers("h:1")
+            .set("no.such.key", "1"),
+    )
+    .err()
+    .unwrap();
+    assert!(e.to_string().contains("no.such.key"), "{e}");
+    let e = AdminClient::new(AdminConfig::new().bootstrap_servers("nonsense"))
         .err()
         .unwrap();
-    assert!(e.to_string().contains("no.such.key"), "{e}");
-    let e = AdminClient::new(AdminConfig::new().bootstrap_servers("nonsense")).err().unwrap();
     assert!(e.to_string().contains("bootstrap.servers"), "{e}");
 }

@@ -14,9 +14,7 @@ use crate::config::AdminConfig;
 use crate::error::{Error, Result};
 use crate::protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use crate::protocol::messages::delete_topics_request::DeleteTopicState;
-use crate::protocol::messages::{
-    CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest,
-};
+use crate::protocol::messages::{CreateTopicsRequest, DeleteTopicsRequest, DescribeClusterRequest};
 use crate::protocol::{KafkaCode, Uuid};
 
 /// A topic to create.
@@ -142,7 +140,12 @@ impl AdminClient {
             .iter()
             .map(|t| TopicOutcome {
                 name: t.name.clone(),
-                result: topic_result(t.error_code, t.error_message.clone(), "CreateTopics", &t.name),
+                result: topic_result(
+                    t.error_code,
+                    t.error_message.clone(),
+                    "CreateTopics",
+                    &t.name,
+                ),
             })
             .collect();
         self.cluster.request_refresh();
@@ -152,7 +155,10 @@ impl AdminClient {
     /// Creates one topic; TOPIC_ALREADY_EXISTS is an error (match on
     /// [`Error::kafka_code`] to ignore it).
     pub fn create_topic(&self, topic: NewTopic) -> Result<()> {
-        first_outcome(self.create_topics(std::slice::from_ref(&topic))?, &topic.name)
+        first_outcome(
+            self.create_topics(std::slice::from_ref(&topic))?,
+            &topic.name,
+        )
     }
 
     /// Deletes topics by name.
@@ -203,7 +209,12 @@ impl AdminClient {
             .map(|t| {
                 let name = t.name.clone().unwrap_or_else(|| t.topic_id.to_string());
                 TopicOutcome {
-                    result: topic_result(t.error_code, t.error_message.clone(), "DeleteTopics", &name),
+                    result: topic_result(
+                        t.error_code,
+                        t.error_message.clone(),
+                        "DeleteTopics",
+                        &name,
+                    ),
                     name,
                 }
             })
@@ -219,7 +230,7 @@ impl AdminClient {
 
     /// Lists the cluster's topics (internal ones included, flagged), sorted by name.
     pub fn list_topics(&self) -> Result<Vec<TopicListing>> {
-        let md = self.cluster.refresh_topics(None)?;
+        let md = self.cluster.refresh_topics_until(None, self.deadline())?;
         Ok(md
             .topics
             .values()
@@ -236,7 +247,9 @@ impl AdminClient {
     /// Full metadata (partitions, leaders, replicas) of the given topics.
     pub fn describe_topics<S: AsRef<str>>(&self, names: &[S]) -> Result<Vec<TopicMetadata>> {
         let names: Vec<String> = names.iter().map(|s| s.as_ref().to_string()).collect();
-        let md = self.cluster.refresh_topics(Some(&names))?;
+        let md = self
+            .cluster
+            .refresh_topics_until(Some(&names), self.deadline())?;
         names
             .iter()
             .map(|n| match md.topics.get(n) {
@@ -244,20 +257,37 @@ impl AdminClient {
                     Some(code) => Err(Error::kafka(code, format!("Metadata for topic {n}"))),
                     None => Ok(t.clone()),
                 },
-                None => Err(Error::kafka(KafkaCode::UnknownTopicOrPartition, format!("Metadata for topic {n}"))),
+                None => Err(Error::kafka(
+                    KafkaCode::UnknownTopicOrPartition,
+                    format!("Metadata for topic {n}"),
+                )),
             })
             .collect()
     }
 
     /// Metadata of every topic and broker.
     pub fn metadata(&self) -> Result<Arc<ClusterMetadata>> {
-        self.cluster.refresh_topics(None)
+        self.cluster.refresh_topics_until(None, self.deadline())
     }
 
     /// Describes the cluster: DescribeCluster where the broker supports it,
     /// else the brokers and controller from a Metadata request.
     pub fn describe_cluster(&self) -> Result<ClusterDescription> {
-        let conn = self.cluster.any_connection()?;
+        let deadline = self.deadline();
+        let conn = loop {
+            match self.cluster.any_connection() {
+                Ok(c) => break c,
+                Err(e) if e.is_retriable() && Instant::now() < deadline => {
+                    std::thread::sleep(
+                        self.cluster
+                            .settings()
+                            .retry_backoff
+                            .max(self.cluster.min_backoff()),
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        };
         if conn.version::<DescribeClusterRequest>().is_ok() {
             let resp = self
                 .cluster
@@ -286,7 +316,9 @@ impl AdminClient {
                 brokers,
             });
         }
-        let md = self.cluster.refresh_topics(Some(&[]))?;
+        let md = self
+            .cluster
+            .refresh_topics_until(Some(&[]), self.deadline())?;
         Ok(ClusterDescription {
             cluster_id: md.cluster_id.clone(),
             controller_id: md.controller_id,
@@ -322,5 +354,10 @@ fn first_outcome(outcomes: Vec<TopicOutcome>, name: &str) -> Result<()> {
         .into_iter()
         .find(|o| o.name == name)
         .map(|o| o.result)
-        .unwrap_or_else(|| Err(Error::protocol("controller", format!("no result for topic {name} in the response"))))
+        .unwrap_or_else(|| {
+            Err(Error::protocol(
+                "controller",
+                format!("no result for topic {name} in the response"),
+            ))
+        })
 }

@@ -185,6 +185,9 @@ impl ClusterMetadata {
 
     /// A topic's name by id.
     pub fn topic_name(&self, id: &Uuid) -> Option<&str> {
-        self.topics.values().find(|t| &t.topic_id == id).map(|t| t.name.as_str())
+        self.topics
+            .values()
+            .find(|t| &t.topic_id == id)
+            .map(|t| t.name.as_str())
     }
 }

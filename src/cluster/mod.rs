@@ -97,7 +97,11 @@ pub fn parse_bootstrap(servers: &[String]) -> Result<Vec<BrokerAddress>> {
         });
     }
     if out.is_empty() {
-        return Err(Error::config("bootstrap.servers", "", "at least one host:port is required"));
+        return Err(Error::config(
+            "bootstrap.servers",
+            "",
+            "at least one host:port is required",
+        ));
     }
     Ok(out)
 }
@@ -178,7 +182,10 @@ impl Cluster {
             }
         }
         let mut last = None;
-        for c in candidates.iter().filter(|c| !self.pool.is_backing_off(c.node_id)) {
+        for c in candidates
+            .iter()
+            .filter(|c| !self.pool.is_backing_off(c.node_id))
+        {
             match self.pool.get(c) {
                 Ok(conn) => return Ok(conn),
                 Err(e) => last = Some(e),
@@ -191,10 +198,17 @@ impl Cluster {
                 .min()
                 .unwrap_or_default();
             Error::Io {
-                broker: candidates.iter().map(|c| c.to_string()).collect::<Vec<_>>().join(", "),
+                broker: candidates
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 source: std::io::Error::new(
                     std::io::ErrorKind::NotConnected,
-                    format!("no broker reachable; every broker is backing off (next attempt in {} ms)", wait.as_millis()),
+                    format!(
+                        "no broker reachable; every broker is backing off (next attempt in {} ms)",
+                        wait.as_millis()
+                    ),
                 ),
             }
         }))
@@ -240,7 +254,14 @@ impl Cluster {
         if !due {
             return Ok(false);
         }
-        let topics: Vec<String> = self.refresh.lock().unwrap().wanted.iter().cloned().collect();
+        let topics: Vec<String> = self
+            .refresh
+            .lock()
+            .unwrap()
+            .wanted
+            .iter()
+            .cloned()
+            .collect();
         self.refresh_topics(Some(&topics))?;
         Ok(true)
     }
@@ -300,6 +321,28 @@ impl Cluster {
         Ok(merged)
     }
 
+    /// [`Cluster::refresh_topics`], retried on retriable errors (after
+    /// `retry.backoff.ms`, or the reconnect backoff) until `deadline`.
+    pub fn refresh_topics_until(
+        &self,
+        topics: Option<&[String]>,
+        deadline: Instant,
+    ) -> Result<Arc<ClusterMetadata>> {
+        loop {
+            match self.refresh_topics(topics) {
+                Ok(md) => return Ok(md),
+                Err(e) if e.is_retriable() && Instant::now() < deadline => {
+                    log::debug!("Metadata failed ({e}); retrying");
+                    let pause = self.settings.retry_backoff.max(self.min_backoff());
+                    std::thread::sleep(
+                        pause.min(deadline.saturating_duration_since(Instant::now())),
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// Metadata of one topic with a leader for every partition, refreshing
     /// (with `retry.backoff.ms` between tries) until `deadline`. A topic that
     /// does not exist yields UNKNOWN_TOPIC_OR_PARTITION at the deadline.
@@ -308,10 +351,16 @@ impl Cluster {
         loop {
             let md = self.metadata();
             let last_err = match md.topics.get(topic) {
-                Some(t) if t.error.is_none() && !t.partitions.is_empty() && t.partitions.iter().all(|p| p.leader >= 0) => {
+                Some(t)
+                    if t.error.is_none()
+                        && !t.partitions.is_empty()
+                        && t.partitions.iter().all(|p| p.leader >= 0) =>
+                {
                     return Ok(t.clone());
                 }
-                Some(t) => t.error.map(|code| Error::kafka(code, format!("Metadata for topic {topic}"))),
+                Some(t) => t
+                    .error
+                    .map(|code| Error::kafka(code, format!("Metadata for topic {topic}"))),
                 None => None,
             };
             if let Some(e) = &last_err {
@@ -333,10 +382,11 @@ impl Cluster {
                 }
             }
             let md = self.metadata();
-            let ready = md
-                .topics
-                .get(topic)
-                .is_some_and(|t| t.error.is_none() && !t.partitions.is_empty() && t.partitions.iter().all(|p| p.leader >= 0));
+            let ready = md.topics.get(topic).is_some_and(|t| {
+                t.error.is_none()
+                    && !t.partitions.is_empty()
+                    && t.partitions.iter().all(|p| p.leader >= 0)
+            });
             if !ready {
                 let pause = self.settings.retry_backoff.max(self.min_backoff());
                 std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
@@ -354,7 +404,9 @@ impl Cluster {
                 Err(e) if e.is_retriable() && Instant::now() < deadline => {
                     log::debug!("{} failed ({e}); retrying", R::NAME);
                     let pause = self.settings.retry_backoff.max(self.min_backoff());
-                    std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+                    std::thread::sleep(
+                        pause.min(deadline.saturating_duration_since(Instant::now())),
+                    );
                 }
                 Err(e) => return Err(e),
             }
@@ -363,7 +415,11 @@ impl Cluster {
 
     /// Sends `req` to the controller (from metadata), retrying NOT_CONTROLLER
     /// and network errors with a metadata refresh until `deadline`.
-    pub fn request_controller<R: Request>(&self, req: &R, deadline: Instant) -> Result<R::Response> {
+    pub fn request_controller<R: Request>(
+        &self,
+        req: &R,
+        deadline: Instant,
+    ) -> Result<R::Response> {
         loop {
             if self.metadata().controller_id < 0 {
                 let _ = self.refresh_topics(Some(&[]));
@@ -379,7 +435,11 @@ impl Cluster {
                 Err(e) if e.is_retriable() && Instant::now() < deadline => {
                     self.request_refresh();
                     let _ = self.refresh_topics(Some(&[]));
-                    std::thread::sleep(self.settings.retry_backoff.min(deadline.saturating_duration_since(Instant::now())));
+                    std::thread::sleep(
+                        self.settings
+                            .retry_backoff
+                            .min(deadline.saturating_duration_since(Instant::now())),
+                    );
                 }
                 Err(e) => return Err(e),
             }

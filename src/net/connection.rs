@@ -24,7 +24,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use crate::error::{Error, Result};
 use crate::protocol::header::{RequestHeader, ResponseHeader};
 use crate::protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
-use crate::protocol::{Bytes, Decodable, Encodable, KafkaCode, Reader, Request, Response};
+use crate::protocol::{Bytes, Decodable, KafkaCode, Reader, Request, Response};
 
 /// Where a broker listens, and its node id (negative for bootstrap addresses
 /// whose id is not known yet).
@@ -97,7 +97,10 @@ impl ApiVersionRanges {
     /// Builds the table from `(api_key, min, max)` triples.
     pub fn from_ranges(ranges: impl IntoIterator<Item = (i16, i16, i16)>) -> Self {
         ApiVersionRanges {
-            ranges: ranges.into_iter().map(|(k, lo, hi)| (k, (lo, hi))).collect(),
+            ranges: ranges
+                .into_iter()
+                .map(|(k, lo, hi)| (k, (lo, hi)))
+                .collect(),
         }
     }
 
@@ -287,27 +290,45 @@ impl Connection {
             };
             // The first field of every version is the error code; a broker
             // that does not know our version answers in the v0 layout.
-            let code = Reader::new(body.clone()).read_i16().map_err(|e| Error::decode(&self.shared.label, e))?;
+            let code = Reader::new(body.clone())
+                .read_i16()
+                .map_err(|e| Error::decode(&self.shared.label, e))?;
             if code == KafkaCode::UnsupportedVersion.code() && version > 0 {
                 let fallback = ApiVersionsResponse::decode(&mut Reader::new(body), 0)
                     .ok()
-                    .and_then(|r| r.api_keys.iter().find(|k| k.api_key == ApiVersionsRequest::API_KEY).map(|k| k.max_version))
+                    .and_then(|r| {
+                        r.api_keys
+                            .iter()
+                            .find(|k| k.api_key == ApiVersionsRequest::API_KEY)
+                            .map(|k| k.max_version)
+                    })
                     .map(|max| max.min(version - 1))
                     .unwrap_or(0);
-                log::debug!("{} does not support ApiVersions v{version}; retrying with v{fallback}", self.shared.label);
+                log::debug!(
+                    "{} does not support ApiVersions v{version}; retrying with v{fallback}",
+                    self.shared.label
+                );
                 version = fallback.max(0);
                 continue;
             }
-            let resp =
-                ApiVersionsResponse::decode(&mut Reader::new(body), version).map_err(|e| Error::decode(&self.shared.label, e))?;
+            let resp = ApiVersionsResponse::decode(&mut Reader::new(body), version)
+                .map_err(|e| Error::decode(&self.shared.label, e))?;
             if let Some(code) = KafkaCode::from_code(resp.error_code) {
-                return Err(Error::kafka(code, format!("ApiVersions from broker {}", self.shared.label)));
+                return Err(Error::kafka(
+                    code,
+                    format!("ApiVersions from broker {}", self.shared.label),
+                ));
             }
             return Ok(ApiVersionRanges::from_ranges(
-                resp.api_keys.iter().map(|k| (k.api_key, k.min_version, k.max_version)),
+                resp.api_keys
+                    .iter()
+                    .map(|k| (k.api_key, k.min_version, k.max_version)),
             ));
         }
-        Err(Error::protocol(&self.shared.label, "ApiVersions negotiation did not converge"))
+        Err(Error::protocol(
+            &self.shared.label,
+            "ApiVersions negotiation did not converge",
+        ))
     }
 
     /// The broker this connection talks to.
@@ -367,7 +388,9 @@ impl Connection {
             req,
             version,
             true,
-            Box::new(move |res: Result<Bytes>| callback(res.and_then(|b| decode_body::<R>(&shared, b, version)))),
+            Box::new(move |res: Result<Bytes>| {
+                callback(res.and_then(|b| decode_body::<R>(&shared, b, version)))
+            }),
         )
     }
 
@@ -405,7 +428,13 @@ impl Connection {
         }
     }
 
-    fn send_raw<R: Request>(&self, req: &R, version: i16, expect_response: bool, callback: Callback) -> Result<()> {
+    fn send_raw<R: Request>(
+        &self,
+        req: &R,
+        version: i16,
+        expect_response: bool,
+        callback: Callback,
+    ) -> Result<()> {
         if self.is_closed() {
             return Err(self.shared.closed_error());
         }
@@ -470,7 +499,10 @@ impl Connection {
 
     /// Closes the socket, fails in-flight requests and joins the reader thread.
     pub fn close(&self) {
-        self.shared.fail(Error::Closed(format!("connection to {}", self.shared.label)));
+        self.shared.fail(Error::Closed(format!(
+            "connection to {}",
+            self.shared.label
+        )));
         let handle = self.reader.lock().unwrap().take();
         if let Some(h) = handle {
             if h.thread().id() != std::thread::current().id() {
@@ -493,7 +525,11 @@ fn decode_body<R: Request>(shared: &Shared, body: Bytes, version: i16) -> Result
         Err(e) => {
             let err = Error::protocol(
                 &shared.label,
-                format!("cannot decode {} v{version} response: {}", R::NAME, e.message()),
+                format!(
+                    "cannot decode {} v{version} response: {}",
+                    R::NAME,
+                    e.message()
+                ),
             );
             shared.fail(err.clone());
             Err(err)
@@ -502,9 +538,14 @@ fn decode_body<R: Request>(shared: &Shared, body: Bytes, version: i16) -> Result
 }
 
 fn open_socket(address: &BrokerAddress, settings: &ConnectionSettings) -> io::Result<TcpStream> {
-    let addrs: Vec<_> = (address.host.as_str(), address.port).to_socket_addrs()?.collect();
+    let addrs: Vec<_> = (address.host.as_str(), address.port)
+        .to_socket_addrs()?
+        .collect();
     if addrs.is_empty() {
-        return Err(io::Error::new(io::ErrorKind::NotFound, format!("{} resolves to no address", address.host)));
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{} resolves to no address", address.host),
+        ));
     }
     let mut last = None;
     for addr in addrs {
@@ -562,7 +603,10 @@ fn read_loop(mut stream: TcpStream, shared: Arc<Shared>) {
             return;
         }
         if shared.in_flight.lock().unwrap().is_empty() {
-            shared.fail(Error::protocol(&label, "received a response with no request in flight"));
+            shared.fail(Error::protocol(
+                &label,
+                "received a response with no request in flight",
+            ));
             return;
         }
         let mut body = vec![0u8; size as usize];
@@ -609,7 +653,13 @@ fn read_loop(mut stream: TcpStream, shared: Arc<Shared>) {
 
 /// Fills `buf[*got..]`, waking every [`TICK`] to check request deadlines and
 /// the idle timeout. `Ok(false)` means the connection was closed by us.
-fn read_full(stream: &mut TcpStream, shared: &Shared, buf: &mut [u8], got: &mut usize, at_frame_start: bool) -> Result<bool> {
+fn read_full(
+    stream: &mut TcpStream,
+    shared: &Shared,
+    buf: &mut [u8],
+    got: &mut usize,
+    at_frame_start: bool,
+) -> Result<bool> {
     let io_err = |source| Error::Io {
         broker: shared.label.clone(),
         source,
@@ -630,7 +680,14 @@ fn read_full(stream: &mut TcpStream, shared: &Shared, buf: &mut [u8], got: &mut 
                 )));
             }
             Ok(n) => *got += n,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock
+                        | io::ErrorKind::TimedOut
+                        | io::ErrorKind::Interrupted
+                ) =>
+            {
                 check_deadlines(shared, at_frame_start && *got == 0)?;
             }
             Err(e) => {
@@ -646,7 +703,12 @@ fn read_full(stream: &mut TcpStream, shared: &Shared, buf: &mut [u8], got: &mut 
 
 fn check_deadlines(shared: &Shared, idle_possible: bool) -> Result<()> {
     let now = Instant::now();
-    let oldest = shared.in_flight.lock().unwrap().front().map(|p| (p.deadline, p.api_key));
+    let oldest = shared
+        .in_flight
+        .lock()
+        .unwrap()
+        .front()
+        .map(|p| (p.deadline, p.api_key));
     match oldest {
         Some((deadline, api_key)) if now >= deadline => Err(Error::Timeout {
             what: format!(

@@ -5,5 +5,5 @@
 pub mod connection;
 pub mod pool;
 
-pub use connection::{BrokerAddress, Connection, ConnectionSettings, ApiVersionRanges};
+pub use connection::{ApiVersionRanges, BrokerAddress, Connection, ConnectionSettings};
 pub use pool::ConnectionPool;

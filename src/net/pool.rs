@@ -26,7 +26,10 @@ impl Backoff {
     /// The delay after `failures` consecutive failures (1 = first), jittered.
     pub fn delay(&self, failures: u32) -> Duration {
         let exp = failures.saturating_sub(1).min(20);
-        let base = self.initial.saturating_mul(1u32 << exp).min(self.max.max(self.initial));
+        let base = self
+            .initial
+            .saturating_mul(1u32 << exp)
+            .min(self.max.max(self.initial));
         jitter(base, 0.2)
     }
 }
@@ -92,7 +95,12 @@ impl ConnectionPool {
     }
 
     fn slot(&self, node_id: i32) -> Arc<Mutex<Slot>> {
-        self.slots.lock().unwrap().entry(node_id).or_default().clone()
+        self.slots
+            .lock()
+            .unwrap()
+            .entry(node_id)
+            .or_default()
+            .clone()
     }
 
     /// The open connection to `address`, connecting if needed. While the
@@ -117,7 +125,10 @@ impl ConnectionPool {
                     Some(e) => e,
                     None => Error::Io {
                         broker: address.to_string(),
-                        source: std::io::Error::new(std::io::ErrorKind::NotConnected, "backing off after a failed connect"),
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::NotConnected,
+                            "backing off after a failed connect",
+                        ),
                     },
                 });
             }
@@ -155,7 +166,9 @@ impl ConnectionPool {
             return Duration::ZERO;
         };
         let s = slot.lock().unwrap();
-        s.retry_at.map(|at| at.saturating_duration_since(Instant::now())).unwrap_or_default()
+        s.retry_at
+            .map(|at| at.saturating_duration_since(Instant::now()))
+            .unwrap_or_default()
     }
 
     /// True when `node_id` is waiting out a reconnect backoff.
@@ -201,12 +214,21 @@ mod tests {
             max: Duration::from_millis(1000),
         };
         let d1 = b.delay(1);
-        assert!(d1 >= Duration::from_millis(40) && d1 <= Duration::from_millis(60), "{d1:?}");
+        assert!(
+            d1 >= Duration::from_millis(40) && d1 <= Duration::from_millis(60),
+            "{d1:?}"
+        );
         let d3 = b.delay(3);
-        assert!(d3 >= Duration::from_millis(160) && d3 <= Duration::from_millis(240), "{d3:?}");
+        assert!(
+            d3 >= Duration::from_millis(160) && d3 <= Duration::from_millis(240),
+            "{d3:?}"
+        );
         for n in 6..40 {
             let d = b.delay(n);
-            assert!(d >= Duration::from_millis(800) && d <= Duration::from_millis(1200), "{n}: {d:?}");
+            assert!(
+                d >= Duration::from_millis(800) && d <= Duration::from_millis(1200),
+                "{n}: {d:?}"
+            );
         }
         let samples: std::collections::HashSet<_> = (0..20).map(|_| b.delay(10)).collect();
         assert!(samples.len() > 1, "jitter should vary the delay");

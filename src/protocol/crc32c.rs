@@ -19,7 +19,11 @@ const POLY: u32 = 0x82F6_3B78;
 const fn crc_zero_byte(mut crc: u32) -> u32 {
     let mut k = 0;
     while k < 8 {
-        crc = if crc & 1 != 0 { (crc >> 1) ^ POLY } else { crc >> 1 };
+        crc = if crc & 1 != 0 {
+            (crc >> 1) ^ POLY
+        } else {
+            crc >> 1
+        };
         k += 1;
     }
     crc

@@ -8,17 +8,19 @@
 //! - [`error_code`]: every Kafka error code.
 
 pub mod bytes;
+pub mod compression;
 pub mod crc32c;
 pub mod error_code;
 pub mod header;
 pub mod messages;
 pub mod primitives;
 pub mod records;
-pub mod compression;
 
 pub use bytes::Bytes;
 pub use error_code::KafkaCode;
-pub use primitives::{BufMut, DecodeError, DecodeResult, EncodeError, RawTaggedField, Reader, Uuid};
+pub use primitives::{
+    BufMut, DecodeError, DecodeResult, EncodeError, RawTaggedField, Reader, Uuid,
+};
 
 /// A message that can be written at a protocol version.
 pub trait Encodable {
@@ -68,6 +70,10 @@ pub trait Response: Encodable + Decodable + Default + Clone + std::fmt::Debug {
     /// ApiVersions always answers with header v0, so that a client that sent
     /// a version the broker does not know can still read the error.
     fn header_version(version: i16) -> i16 {
-        if Self::API_KEY != 18 && version >= Self::FLEXIBLE_MIN { 1 } else { 0 }
+        if Self::API_KEY != 18 && version >= Self::FLEXIBLE_MIN {
+            1
+        } else {
+            0
+        }
     }
 }

@@ -105,7 +105,8 @@ impl fmt::Display for Uuid {
             b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
         let mut out = String::with_capacity(22);
         for chunk in self.0.chunks(3) {
-            let n = chunk.iter().fold(0u32, |acc, &b| (acc << 8) | b as u32) << (8 * (3 - chunk.len()));
+            let n =
+                chunk.iter().fold(0u32, |acc, &b| (acc << 8) | b as u32) << (8 * (3 - chunk.len()));
             let chars = chunk.len() + 1;
             for i in 0..chars {
                 out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
@@ -277,12 +278,19 @@ impl Reader {
     /// unsigned varint minus one (compact forms). `None` means null (-1).
     /// The length is checked against the remaining bytes, scaled by
     /// `min_item_size` (1 for byte lengths), so it is safe to allocate.
-    fn checked_len(&mut self, raw: i64, min_item_size: usize, what: &str) -> DecodeResult<Option<usize>> {
+    fn checked_len(
+        &mut self,
+        raw: i64,
+        min_item_size: usize,
+        what: &str,
+    ) -> DecodeResult<Option<usize>> {
         if raw == -1 {
             return Ok(None);
         }
         if raw < -1 {
-            return Err(DecodeError::new(format!("{what} has negative length {raw}")));
+            return Err(DecodeError::new(format!(
+                "{what} has negative length {raw}"
+            )));
         }
         let n = raw as usize;
         if n.saturating_mul(min_item_size.max(1)) > self.remaining() {
@@ -343,7 +351,11 @@ impl Reader {
     /// Reads an array length (`i32`, or compact when `compact`); `None` is a null
     /// array. Each entry takes at least `min_item_size` bytes, which bounds the
     /// count by the bytes that remain.
-    pub fn read_array_len(&mut self, compact: bool, min_item_size: usize) -> DecodeResult<Option<usize>> {
+    pub fn read_array_len(
+        &mut self,
+        compact: bool,
+        min_item_size: usize,
+    ) -> DecodeResult<Option<usize>> {
         let raw = self.raw_len(compact, true)?;
         self.checked_len(raw, min_item_size, "array")
     }
@@ -496,7 +508,10 @@ pub trait BufMut {
                     self.put_unsigned_varint(len_u32(s.len(), "string")? + 1);
                 } else {
                     let n = i16::try_from(s.len()).map_err(|_| {
-                        EncodeError::new(format!("string of {} bytes is longer than 32767", s.len()))
+                        EncodeError::new(format!(
+                            "string of {} bytes is longer than 32767",
+                            s.len()
+                        ))
                     })?;
                     self.put_i16(n);
                 }
@@ -547,7 +562,9 @@ pub trait BufMut {
 
 fn len_u32(n: usize, what: &str) -> Result<u32, EncodeError> {
     if n >= i32::MAX as usize {
-        return Err(EncodeError::new(format!("{what} {n} does not fit the protocol")));
+        return Err(EncodeError::new(format!(
+            "{what} {n} does not fit the protocol"
+        )));
     }
     Ok(n as u32)
 }
@@ -643,7 +660,11 @@ mod tests {
     #[test]
     fn overlong_varints_are_errors() {
         assert!(Reader::new(vec![0xff; 6]).read_unsigned_varint().is_err());
-        assert!(Reader::new(vec![0xff, 0xff, 0xff, 0xff, 0x1f]).read_unsigned_varint().is_err());
+        assert!(
+            Reader::new(vec![0xff, 0xff, 0xff, 0xff, 0x1f])
+                .read_unsigned_varint()
+                .is_err()
+        );
         assert!(Reader::new(vec![0xff; 11]).read_unsigned_varlong().is_err());
         assert!(Reader::new(vec![0x80]).read_varint().is_err());
     }
@@ -705,14 +726,19 @@ mod tests {
         // Out-of-order tags are rejected.
         let mut bad = Vec::new();
         put_tagged_fields(&mut bad, &[(5, &[]), (1, &[])]);
-        assert!(Reader::new(bad).read_tagged_fields(|_, _| Ok(false)).is_err());
+        assert!(
+            Reader::new(bad)
+                .read_tagged_fields(|_, _| Ok(false))
+                .is_err()
+        );
     }
 
     #[test]
     fn uuid_display_is_kafka_base64() {
         // Kafka prints Uuid(0x0123456789abcdef, 0x0123456789abcdef) as "ASNFZ4mrze8BI0VniavN7w".
         let u = Uuid([
-            0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef,
+            0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab,
+            0xcd, 0xef,
         ]);
         assert_eq!(u.to_string(), "ASNFZ4mrze8BI0VniavN7w");
     }
