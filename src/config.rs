@@ -27,8 +27,6 @@ pub(crate) enum Kind {
     List,
     /// One of a fixed set (compared case-insensitively, stored lower-case).
     Choice(&'static [&'static str]),
-    /// A secret: accepted like `Str` but never printed.
-    Password,
 }
 
 /// One row of a client's settings table: name, accepted values, default
@@ -265,7 +263,7 @@ fn check(def: &KeyDef, value: &str) -> Result<String> {
             "true" | "false" => Ok(value.to_ascii_lowercase()),
             _ => Err(Error::config(key, value, "expected true or false")),
         },
-        Kind::Str | Kind::Password => Ok(value.to_string()),
+        Kind::Str => Ok(value.to_string()),
         Kind::List => {
             let items: Vec<&str> = value.split(',').map(str::trim).collect();
             if items.iter().any(|s| s.is_empty()) {

@@ -24,10 +24,13 @@
 pub mod admin;
 pub mod cluster;
 pub mod config;
+pub mod consumer;
 pub mod error;
 pub mod net;
+pub mod producer;
 pub mod protocol;
 
 pub use config::{AdminConfig, ConsumerConfig, ProducerConfig};
+pub use consumer::{Consumer, ConsumerRecord, ConsumerRecords, TopicPartition};
 pub use error::{Error, Result};
 pub use protocol::KafkaCode;

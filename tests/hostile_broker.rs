@@ -202,7 +202,7 @@ fn cpu_seconds() -> f64 {
 #[test]
 fn unreachable_broker_is_retried_with_backoff_not_a_busy_loop() {
     // A listener that accepts and immediately hangs up: every attempt counts.
-    let (addr, accepted) = fake_broker(|s| drop(s));
+    let (addr, accepted) = fake_broker(drop);
     let admin = AdminClient::new(
         AdminConfig::new()
             .bootstrap_servers(&format!("127.0.0.1:{}", addr.port))

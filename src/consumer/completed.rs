@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use crate::protocol::Bytes;
 use crate::protocol::records::{
-    ControlRecordType, DecodeOptions, LOG_OVERHEAD, MAGIC_V2, Record, RecordBatch, RecordBatchReader, TimestampType,
-    decode_batches,
+    ControlRecordType, DecodeOptions, LOG_OVERHEAD, MAGIC_V2, Record, RecordBatch,
+    RecordBatchReader, TimestampType, decode_batches,
 };
 
 use super::record::{ConsumerRecord, ConsumerRecords};
@@ -124,6 +124,8 @@ pub(crate) enum Drained {
 
 /// One partition's share of a fetch response, not yet handed out.
 pub(crate) struct CompletedFetch {
+    /// The broker that sent the data (for error messages).
+    pub node: i32,
     data: Bytes,
     reader: RecordBatchReader,
     end: usize,
@@ -152,6 +154,7 @@ impl CompletedFetch {
             ..DecodeOptions::default()
         };
         CompletedFetch {
+            node: -1,
             reader: decode_batches(data.slice(0..end), opts),
             data,
             end,
@@ -169,6 +172,7 @@ impl CompletedFetch {
     }
 
     /// True when this fetch holds nothing more.
+    #[cfg(test)]
     pub(crate) fn is_exhausted(&self) -> bool {
         self.open.is_none() && self.reader.position() >= self.end
     }
@@ -186,7 +190,10 @@ impl CompletedFetch {
                 self.aborted.pop_front();
             }
             if batch.is_control() {
-                if batch.control_record().is_some_and(|c| c.kind == ControlRecordType::Abort) {
+                if batch
+                    .control_record()
+                    .is_some_and(|c| c.kind == ControlRecordType::Abort)
+                {
                     self.aborted_producers.remove(&batch.producer_id);
                 }
                 return true;
@@ -265,7 +272,8 @@ impl CompletedFetch {
                     }
                     let next_offset = batch.next_offset();
                     let timestamp_type = batch.timestamp_type();
-                    let leader_epoch = (batch.partition_leader_epoch >= 0).then_some(batch.partition_leader_epoch);
+                    let leader_epoch =
+                        (batch.partition_leader_epoch >= 0).then_some(batch.partition_leader_epoch);
                     self.open = Some(OpenBatch {
                         records: batch.records.into_iter(),
                         next_offset,
@@ -290,7 +298,8 @@ mod tests {
         b.set_base_offset(base);
         for i in 0..n {
             let v = format!("v{}", base + i as i64);
-            b.append(1000 + i as i64, None, Some(v.as_bytes()), &[]).unwrap();
+            b.append(1000 + i as i64, None, Some(v.as_bytes()), &[])
+                .unwrap();
         }
         b.finish(producer, Compression::None).unwrap().to_vec()
     }
@@ -300,7 +309,8 @@ mod tests {
         b.set_base_offset(offset);
         b.set_control(true);
         let key = ControlRecord { version: 0, kind }.to_key();
-        b.append(5000, Some(&key), Some(&[0, 0, 0, 0, 0, 0][..]), &[]).unwrap();
+        b.append(5000, Some(&key), Some(&[0, 0, 0, 0, 0, 0][..]), &[])
+            .unwrap();
         b.finish(txn(pid), Compression::None).unwrap().to_vec()
     }
 
@@ -339,7 +349,14 @@ mod tests {
         assert_eq!(s.next_offset, Some(5));
         assert_eq!(s.first_batch_truncated, None);
         let s = scan(&data[..first - 1], None);
-        assert_eq!(s, Scan { end: 0, next_offset: None, first_batch_truncated: Some((0, first)) });
+        assert_eq!(
+            s,
+            Scan {
+                end: 0,
+                next_offset: None,
+                first_batch_truncated: Some((0, first))
+            }
+        );
         // LSO cut at the second batch.
         let s = scan(&data, Some(3));
         assert_eq!(s.end, first);
@@ -356,11 +373,17 @@ mod tests {
         let topic: Arc<str> = Arc::from("t");
         let mut out = ConsumerRecords::new();
         let mut pos = 2; // seeked into the first batch
-        assert!(matches!(c.drain(&topic, 0, &mut pos, &mut out, 3), Drained::Full));
+        assert!(matches!(
+            c.drain(&topic, 0, &mut pos, &mut out, 3),
+            Drained::Full
+        ));
         assert_eq!(out.iter().map(|r| r.offset).collect::<Vec<_>>(), [2, 3, 4]);
         assert_eq!(pos, 5);
         let mut out = ConsumerRecords::new();
-        assert!(matches!(c.drain(&topic, 0, &mut pos, &mut out, 100), Drained::Done));
+        assert!(matches!(
+            c.drain(&topic, 0, &mut pos, &mut out, 100),
+            Drained::Done
+        ));
         assert_eq!(out.len(), 5);
         assert_eq!(pos, 10);
         assert!(c.is_exhausted());

@@ -63,20 +63,35 @@ impl From<DeserializeError> for Error {
 /// gives `Option<T>` (null is `None`) and `T` (null is an error).
 pub trait Deserializer<T> {
     /// Converts `data`, read from `topic` with `headers`.
-    fn deserialize(&self, topic: &str, headers: &[Header], data: Option<&Bytes>) -> Result<T, DeserializeError>;
+    fn deserialize(
+        &self,
+        topic: &str,
+        headers: &[Header],
+        data: Option<&Bytes>,
+    ) -> Result<T, DeserializeError>;
 }
 
 impl<T, F> Deserializer<T> for F
 where
     F: Fn(&str, Option<&Bytes>) -> Result<T, DeserializeError>,
 {
-    fn deserialize(&self, topic: &str, _headers: &[Header], data: Option<&Bytes>) -> Result<T, DeserializeError> {
+    fn deserialize(
+        &self,
+        topic: &str,
+        _headers: &[Header],
+        data: Option<&Bytes>,
+    ) -> Result<T, DeserializeError> {
         self(topic, data)
     }
 }
 
 fn non_null<'a>(topic: &str, data: Option<&'a Bytes>) -> Result<&'a Bytes, DeserializeError> {
-    data.ok_or_else(|| DeserializeError::new(topic, "the data is null; deserialize into an Option to accept nulls"))
+    data.ok_or_else(|| {
+        DeserializeError::new(
+            topic,
+            "the data is null; deserialize into an Option to accept nulls",
+        )
+    })
 }
 
 /// The bytes as they are: [`Bytes`] (no copy) or `Vec<u8>`.
@@ -84,25 +99,45 @@ fn non_null<'a>(topic: &str, data: Option<&'a Bytes>) -> Result<&'a Bytes, Deser
 pub struct BytesDeserializer;
 
 impl Deserializer<Option<Bytes>> for BytesDeserializer {
-    fn deserialize(&self, _topic: &str, _h: &[Header], data: Option<&Bytes>) -> Result<Option<Bytes>, DeserializeError> {
+    fn deserialize(
+        &self,
+        _topic: &str,
+        _h: &[Header],
+        data: Option<&Bytes>,
+    ) -> Result<Option<Bytes>, DeserializeError> {
         Ok(data.cloned())
     }
 }
 
 impl Deserializer<Bytes> for BytesDeserializer {
-    fn deserialize(&self, topic: &str, _h: &[Header], data: Option<&Bytes>) -> Result<Bytes, DeserializeError> {
+    fn deserialize(
+        &self,
+        topic: &str,
+        _h: &[Header],
+        data: Option<&Bytes>,
+    ) -> Result<Bytes, DeserializeError> {
         non_null(topic, data).cloned()
     }
 }
 
 impl Deserializer<Option<Vec<u8>>> for BytesDeserializer {
-    fn deserialize(&self, _topic: &str, _h: &[Header], data: Option<&Bytes>) -> Result<Option<Vec<u8>>, DeserializeError> {
+    fn deserialize(
+        &self,
+        _topic: &str,
+        _h: &[Header],
+        data: Option<&Bytes>,
+    ) -> Result<Option<Vec<u8>>, DeserializeError> {
         Ok(data.map(|d| d.to_vec()))
     }
 }
 
 impl Deserializer<Vec<u8>> for BytesDeserializer {
-    fn deserialize(&self, topic: &str, _h: &[Header], data: Option<&Bytes>) -> Result<Vec<u8>, DeserializeError> {
+    fn deserialize(
+        &self,
+        topic: &str,
+        _h: &[Header],
+        data: Option<&Bytes>,
+    ) -> Result<Vec<u8>, DeserializeError> {
         non_null(topic, data).map(|d| d.to_vec())
     }
 }
@@ -118,13 +153,23 @@ fn utf8(topic: &str, d: &Bytes) -> Result<String, DeserializeError> {
 }
 
 impl Deserializer<Option<String>> for StringDeserializer {
-    fn deserialize(&self, topic: &str, _h: &[Header], data: Option<&Bytes>) -> Result<Option<String>, DeserializeError> {
+    fn deserialize(
+        &self,
+        topic: &str,
+        _h: &[Header],
+        data: Option<&Bytes>,
+    ) -> Result<Option<String>, DeserializeError> {
         data.map(|d| utf8(topic, d)).transpose()
     }
 }
 
 impl Deserializer<String> for StringDeserializer {
-    fn deserialize(&self, topic: &str, _h: &[Header], data: Option<&Bytes>) -> Result<String, DeserializeError> {
+    fn deserialize(
+        &self,
+        topic: &str,
+        _h: &[Header],
+        data: Option<&Bytes>,
+    ) -> Result<String, DeserializeError> {
         utf8(topic, non_null(topic, data)?)
     }
 }
@@ -171,15 +216,37 @@ mod tests {
         let b = Bytes::from(vec![0xff; 8]);
         let v: i64 = IntegerDeserializer.deserialize("t", &[], Some(&b)).unwrap();
         assert_eq!(v, -1);
-        let e = <IntegerDeserializer as Deserializer<i32>>::deserialize(&IntegerDeserializer, "t", &[], Some(&b)).unwrap_err();
+        let e = <IntegerDeserializer as Deserializer<i32>>::deserialize(
+            &IntegerDeserializer,
+            "t",
+            &[],
+            Some(&b),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("i32 needs 4 bytes"), "{e}");
-        let e = <StringDeserializer as Deserializer<String>>::deserialize(&StringDeserializer, "top", &[], None).unwrap_err();
+        let e = <StringDeserializer as Deserializer<String>>::deserialize(
+            &StringDeserializer,
+            "top",
+            &[],
+            None,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("top"), "{e}");
         let bad = Bytes::from(vec![0xff, 0xfe]);
-        assert!(<StringDeserializer as Deserializer<String>>::deserialize(&StringDeserializer, "t", &[], Some(&bad)).is_err());
+        assert!(
+            <StringDeserializer as Deserializer<String>>::deserialize(
+                &StringDeserializer,
+                "t",
+                &[],
+                Some(&bad)
+            )
+            .is_err()
+        );
         let raw: Option<Bytes> = BytesDeserializer.deserialize("t", &[], Some(&bad)).unwrap();
         assert_eq!(raw.unwrap(), bad);
-        let f = |_t: &str, d: Option<&Bytes>| -> Result<usize, DeserializeError> { Ok(d.map_or(0, |d| d.len())) };
+        let f = |_t: &str, d: Option<&Bytes>| -> Result<usize, DeserializeError> {
+            Ok(d.map_or(0, |d| d.len()))
+        };
         assert_eq!(f.deserialize("t", &[], Some(&bad)).unwrap(), 2);
     }
 }

@@ -91,12 +91,18 @@ impl ConsumerRecord {
     }
 
     /// The key converted by `d` (e.g. [`StringDeserializer`](super::StringDeserializer)).
-    pub fn key_as<T, D: super::Deserializer<T> + ?Sized>(&self, d: &D) -> Result<T, super::DeserializeError> {
+    pub fn key_as<T, D: super::Deserializer<T> + ?Sized>(
+        &self,
+        d: &D,
+    ) -> Result<T, super::DeserializeError> {
         d.deserialize(&self.topic, &self.headers, self.key.as_ref())
     }
 
     /// The value converted by `d` (e.g. [`StringDeserializer`](super::StringDeserializer)).
-    pub fn value_as<T, D: super::Deserializer<T> + ?Sized>(&self, d: &D) -> Result<T, super::DeserializeError> {
+    pub fn value_as<T, D: super::Deserializer<T> + ?Sized>(
+        &self,
+        d: &D,
+    ) -> Result<T, super::DeserializeError> {
         d.deserialize(&self.topic, &self.headers, self.value.as_ref())
     }
 
@@ -157,7 +163,8 @@ impl ConsumerRecords {
                     return;
                 }
             }
-            self.partitions.push((tp.clone(), start..self.records.len()));
+            self.partitions
+                .push((tp.clone(), start..self.records.len()));
         }
     }
 
@@ -187,7 +194,9 @@ impl ConsumerRecords {
 
     /// Records grouped by partition.
     pub fn by_partition(&self) -> impl Iterator<Item = (&TopicPartition, &[ConsumerRecord])> {
-        self.partitions.iter().map(|(tp, r)| (tp, &self.records[r.clone()]))
+        self.partitions
+            .iter()
+            .map(|(tp, r)| (tp, &self.records[r.clone()]))
     }
 
     /// Records grouped by partition, as a map.

@@ -51,11 +51,6 @@ pub(crate) struct FetchSession {
 }
 
 impl FetchSession {
-    /// The session id (0 when there is none).
-    pub(crate) fn id(&self) -> i32 {
-        self.id
-    }
-
     /// Forgets the session: the next request is full and asks for a new one.
     pub(crate) fn reset(&mut self) {
         self.id = 0;
@@ -90,16 +85,27 @@ impl FetchSession {
         }
         let mut forgotten: Vec<ForgottenTopic> = Vec::new();
         if !full {
-            let mut gone: Vec<&TopicPartition> = self.partitions.keys().filter(|tp| !next.contains_key(*tp)).collect();
+            let mut gone: Vec<&TopicPartition> = self
+                .partitions
+                .keys()
+                .filter(|tp| !next.contains_key(*tp))
+                .collect();
             gone.sort();
             for tp in gone {
                 let old = &self.partitions[tp];
                 match forgotten.last_mut() {
-                    Some(f) if (ids && f.topic_id == old.topic_id) || (!ids && f.topic == *old.topic) => {
+                    Some(f)
+                        if (ids && f.topic_id == old.topic_id)
+                            || (!ids && f.topic == *old.topic) =>
+                    {
                         f.partitions.push(tp.partition)
                     }
                     _ => forgotten.push(ForgottenTopic {
-                        topic: if ids { String::new() } else { old.topic.to_string() },
+                        topic: if ids {
+                            String::new()
+                        } else {
+                            old.topic.to_string()
+                        },
                         topic_id: if ids { old.topic_id } else { Uuid::ZERO },
                         partitions: vec![tp.partition],
                         ..Default::default()
@@ -119,9 +125,15 @@ impl FetchSession {
                 ..Default::default()
             };
             match topics.last_mut() {
-                Some(t) if (ids && t.topic_id == w.topic_id) || (!ids && t.topic == *w.topic) => t.partitions.push(part),
+                Some(t) if (ids && t.topic_id == w.topic_id) || (!ids && t.topic == *w.topic) => {
+                    t.partitions.push(part)
+                }
                 _ => topics.push(FetchTopic {
-                    topic: if ids { String::new() } else { w.topic.to_string() },
+                    topic: if ids {
+                        String::new()
+                    } else {
+                        w.topic.to_string()
+                    },
                     topic_id: if ids { w.topic_id } else { Uuid::ZERO },
                     partitions: vec![part],
                     ..Default::default()
@@ -171,7 +183,11 @@ impl FetchSession {
             );
             self.reset();
         } else {
-            self.epoch = if self.epoch == i32::MAX { 1 } else { self.epoch + 1 };
+            self.epoch = if self.epoch == i32::MAX {
+                1
+            } else {
+                self.epoch + 1
+            };
         }
     }
 }
@@ -207,7 +223,11 @@ mod tests {
         let listed: Vec<(String, i32)> = r
             .topics
             .iter()
-            .flat_map(|t| t.partitions.iter().map(move |p| (t.topic.clone(), p.partition)))
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(move |p| (t.topic.clone(), p.partition))
+            })
             .collect();
         assert_eq!(listed.len(), 2);
         assert!(listed.contains(&("a".into(), 0)) && listed.contains(&("b".into(), 2)));

@@ -72,10 +72,19 @@ mod tests {
 
     #[test]
     fn builtins() {
-        assert_eq!(StringSerializer.serialize("t", "hé").unwrap(), "hé".as_bytes());
-        assert_eq!(IntegerSerializer.serialize("t", &258i32).unwrap(), [0, 0, 1, 2]);
+        assert_eq!(
+            StringSerializer.serialize("t", "hé").unwrap(),
+            "hé".as_bytes()
+        );
+        assert_eq!(
+            IntegerSerializer.serialize("t", &258i32).unwrap(),
+            [0, 0, 1, 2]
+        );
         assert_eq!(IntegerSerializer.serialize("t", &-1i64).unwrap(), [0xff; 8]);
         assert_eq!(BytesSerializer.serialize("t", &b"ab"[..]).unwrap(), b"ab");
-        assert_eq!(OptionSerializer(StringSerializer).serialize("t", &None::<&str>), None);
+        assert_eq!(
+            OptionSerializer(StringSerializer).serialize("t", &None::<&str>),
+            None
+        );
     }
 }

@@ -54,6 +54,7 @@ const fn build_tables() -> [[u32; 256]; 16] {
 
 /// Multiplies two polynomials modulo the CRC polynomial, in the reflected bit
 /// order (bit 31 is the coefficient of x^0).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const fn mul_mod_poly(a: u32, mut b: u32) -> u32 {
     let mut product = 0;
     let mut i = 0;
@@ -68,6 +69,7 @@ const fn mul_mod_poly(a: u32, mut b: u32) -> u32 {
 }
 
 /// `x^(8 * n)` modulo the polynomial, for `n` a power of two.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const fn x_pow_8n(n: usize) -> u32 {
     assert!(n.is_power_of_two());
     // x^8 in reflected order, then square log2(n) times.

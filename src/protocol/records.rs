@@ -1433,6 +1433,30 @@ mod tests {
     }
 
     #[test]
+    fn empty_batches_left_by_compaction() {
+        // Compaction keeps batches whose records are all gone (to preserve
+        // producer state): count 0, but the offset range still counts.
+        let mut b = RecordBatchBuilder::with_buffer(vec![1, 2, 3]);
+        b.set_base_offset(10);
+        b.append(1, None, Some(b"gone"), &[]).unwrap();
+        b.append(2, None, Some(b"gone"), &[]).unwrap();
+        let mut bytes = b.finish(ProducerState::NONE, Compression::None).unwrap();
+        bytes.truncate(RECORD_BATCH_OVERHEAD);
+        bytes[LENGTH_OFFSET..LENGTH_OFFSET + 4]
+            .copy_from_slice(&((RECORD_BATCH_OVERHEAD - LOG_OVERHEAD) as i32).to_be_bytes());
+        bytes[RECORDS_COUNT_OFFSET..RECORDS_COUNT_OFFSET + 4].copy_from_slice(&0i32.to_be_bytes());
+        write_producer_state(&mut bytes, ProducerState::NONE);
+        let batch = decode_all(&bytes).unwrap().remove(0);
+        assert!(batch.records.is_empty());
+        assert_eq!(batch.next_offset(), 12);
+        assert!(
+            RecordBatchBuilder::new()
+                .finish(ProducerState::NONE, Compression::None)
+                .is_err()
+        );
+    }
+
+    #[test]
     fn errors_end_the_iteration() {
         let good = build(&sample_records(), ProducerState::NONE, Compression::None);
         let mut data = good.clone();

@@ -26,8 +26,9 @@ NodeEndpoints of Produce / Fetch responses, *in the forwarded copy only* (the
 recorded bytes are the broker's own).
 
 Derived vectors: ConsumerProtocolSubscription / ConsumerProtocolAssignment blobs
-(int16 version + body) are cut out of the recorded JoinGroup requests and
-SyncGroup requests/responses:
+(int16 version + body), as encoded by the client, are cut out of the recorded
+JoinGroup requests (protocol metadata) and SyncGroup requests (the leader's
+assignments):
 
     ConsumerProtocol{Subscription,Assignment}-v<version>-data-<peer>.bin
 
@@ -218,6 +219,10 @@ class Proxy:
                     with state['lock']:
                         state['pending'][corr] = (api_key, ver, peer)
                     if peer:
+                        if api_key == 0:
+                            codec = produce_codec(ver, frame)
+                            if codec and codec != 'none':
+                                peer = '%s-%s' % (peer, codec)
                         self.recorder.offer(api_key, ver, 'request', peer, frame)
                 except struct.error:
                     pass
@@ -268,6 +273,26 @@ class Proxy:
         for old, new in self.rewrites:
             frame = frame.replace(old, new)
         return frame
+
+
+CODECS = ['none', 'gzip', 'snappy', 'lz4', 'zstd']
+
+
+def produce_codec(version, frame):
+    """Compression codec of the first record batch of a Produce request frame."""
+    try:
+        body = split_header('Produce', 'request', version, frame)
+        msg = kp_class('ProduceRequest').decode(body, version=version)
+        for t in msg.topic_data:
+            for p in t.partition_data:
+                rec = bytes(p.records or b'')
+                if len(rec) > 22 and rec[16] == 2:
+                    return CODECS[struct.unpack_from('>h', rec, 21)[0] & 7]
+                if len(rec) > 18:  # legacy message set: attributes after crc+magic
+                    return CODECS[rec[21] & 7]
+    except Exception as e:
+        log('cannot read the codec of a Produce v%d request: %r' % (version, e))
+    return None
 
 
 def free_port():
@@ -420,7 +445,9 @@ def scenario(fn):
 
 KP = 'golden-kafkapython'
 RK = 'golden-librdkafka'
-RECORDS = [(b'k%d' % i, b'value-%d' % i, [('h%d' % i, b'hv')]) for i in range(3)]
+# Compressible values: librdkafka and kafka-python send a batch uncompressed when
+# compression would not make it smaller.
+RECORDS = [(b'k%d' % i, b'value-%d-' % i + b'abcdefgh' * 16, [('h%d' % i, b'hv')]) for i in range(3)]
 
 
 def kp_common(bootstrap, extra=None):
@@ -727,7 +754,7 @@ def kcat(bootstrap, topic):
     env = kcat_env()
     subprocess.run(base + ['-L'], env=env, timeout=30, stdout=subprocess.DEVNULL, check=True)
     subprocess.run(base + ['-P', '-t', topic, '-p', '0', '-K:', '-z', 'lz4'], env=env, timeout=30,
-                   input=b'a:1\nb:2\n', check=True)
+                   input=b''.join(b'k%d:%s\n' % (i, b'kcat-value-' * 12) for i in range(3)), check=True)
     subprocess.run(base + ['-C', '-t', topic, '-p', '0', '-o', 'beginning', '-e', '-c', '4'],
                    env=env, timeout=30, stdout=subprocess.DEVNULL, check=True)
 
@@ -822,7 +849,8 @@ def extract_consumer_protocol(rec):
         if peer.endswith('-offline'):
             continue
         blobs = []
-        if name not in ('JoinGroup', 'SyncGroup'):
+        # Only requests: in a response the blob is some client's bytes relayed by the broker.
+        if name not in ('JoinGroup', 'SyncGroup') or direction != 'request':
             continue
         try:
             body = split_header(name, direction, ver, frame)
@@ -830,15 +858,9 @@ def extract_consumer_protocol(rec):
                 msg = kp_class('JoinGroupRequest').decode(body, version=ver)
                 if msg.protocol_type == 'consumer':
                     blobs += [('ConsumerProtocolSubscription', bytes(p.metadata)) for p in msg.protocols]
-            elif name == 'JoinGroup' and direction == 'response':
-                msg = kp_class('JoinGroupResponse').decode(body, version=ver)
-                blobs += [('ConsumerProtocolSubscription', bytes(m.metadata)) for m in msg.members]
             elif name == 'SyncGroup' and direction == 'request':
                 msg = kp_class('SyncGroupRequest').decode(body, version=ver)
                 blobs += [('ConsumerProtocolAssignment', bytes(a.assignment)) for a in msg.assignments]
-            elif name == 'SyncGroup' and direction == 'response':
-                msg = kp_class('SyncGroupResponse').decode(body, version=ver)
-                blobs.append(('ConsumerProtocolAssignment', bytes(msg.assignment)))
         except Exception as e:
             log('cannot cut consumer protocol out of %s v%d %s: %r' % (name, ver, direction, e))
         for typ, blob in blobs:
@@ -857,19 +879,24 @@ def extract_consumer_protocol(rec):
 # --------------------------------------------------------------------------
 
 def crate_versions():
-    """(api name -> (min, max)) for requests, from the crate's generated code if present,
-    else from kafka-python's schemas."""
+    """api or data type name -> (MIN_VERSION, HIGHEST_SUPPORTED_VERSION) of the crate's
+    generated code (src/protocol/messages/*.rs); empty if it is not generated yet."""
     ranges = {}
     msg_dir = os.path.join(ROOT, 'src', 'protocol', 'messages')
     for path in glob.glob(os.path.join(msg_dir, '*.rs')):
         src = open(path).read()
-        for m in re.finditer(r'impl\s+(?:crate::protocol::|super::|)Request\s+for\s+(\w+)Request\s*\{(.*?)\n\}',
-                             src, re.S):
-            body = m.group(2)
-            mn = re.search(r'MIN_VERSION\s*:\s*i16\s*=\s*(-?\d+)', body)
-            mx = re.search(r'MAX_VERSION\s*:\s*i16\s*=\s*(-?\d+)', body)
-            if mn and mx:
-                ranges[m.group(1)] = (int(mn.group(1)), int(mx.group(1)))
+        m = re.search(r'impl\s+Request\s+for\s+(\w+)Request\b', src)
+        if m:
+            name = m.group(1)
+        else:
+            m = re.search(r'impl\s+(ConsumerProtocol\w+)\s*\{', src)
+            if not m:
+                continue
+            name = m.group(1)
+        mn = re.search(r'pub const MIN_VERSION: i16 = (-?\d+);', src)
+        mx = re.search(r'pub const HIGHEST_SUPPORTED_VERSION: i16 = (-?\d+);', src)
+        if mn and mx:
+            ranges[name] = (int(mn.group(1)), int(mx.group(1)))
     return ranges
 
 
@@ -971,8 +998,10 @@ def offline_data_vector(name, version):
         return None
     filler = Filler()
     vals = {f.name: filler.value(f, version) for f in cls._struct._fields if f.for_version_q(version)}
-    body = cls(version=version, **vals).encode(version=version)
-    return struct.pack('>h', version) + bytes(body)
+    blob = bytes(cls(version=version, **vals).encode(version=version))
+    # kafka-python's ApiData.encode writes the int16 version prefix itself.
+    assert struct.unpack_from('>h', blob)[0] == version, blob[:4]
+    return blob
 
 
 def run_offline(rec, names):
@@ -985,7 +1014,7 @@ def run_offline(rec, names):
             if cls is None:
                 continue
             lo, hi = ranges.get(name, (cls.min_version, cls.max_version))
-            hi = min(hi, cls.max_version)
+            lo, hi = max(lo, cls.min_version), min(hi, cls.max_version)
             for v in range(lo, hi + 1):
                 if (name, v, direction) in have:
                     continue
@@ -1000,7 +1029,8 @@ def run_offline(rec, names):
     for name in ('ConsumerProtocolSubscription', 'ConsumerProtocolAssignment'):
         cls = kp_class(name)
         lo, hi = cls.valid_versions
-        for v in range(lo, hi + 1):
+        clo, chi = ranges.get(name, (lo, hi))
+        for v in range(max(lo, clo), min(hi, chi) + 1):
             if (name, v, 'data') in have:
                 continue
             try:
@@ -1022,7 +1052,12 @@ def write_out(rec, clean):
             os.remove(p)
     total = 0
     rows = []
+    ranges = crate_versions()
     for (name, ver, direction, peer), frame in sorted(rec.frames.items()):
+        if name in ranges and not ranges[name][0] <= ver <= ranges[name][1]:
+            log('dropped %s v%d %s from %s: the crate implements v%d-v%d'
+                % (name, ver, direction, peer, ranges[name][0], ranges[name][1]))
+            continue
         fn = '%s-v%d-%s-%s.bin' % (name, ver, direction, peer)
         with open(os.path.join(OUT_DIR, fn), 'wb') as f:
             f.write(frame)

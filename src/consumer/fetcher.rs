@@ -1,0 +1,803 @@
+//! The fetch side of the poll loop: one Fetch request in flight per leader
+//! broker, responses turned into buffered [`CompletedFetch`]es, offset resets
+//! (ListOffsets) for partitions without a position.
+//!
+//! Everything here runs on the application's thread inside `poll`; requests
+//! are sent with [`Connection::send`](crate::net::Connection::send), whose
+//! callback (on the connection's reader thread) only forwards the response
+//! into the consumer's channel as an [`Event`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::mpsc::Sender;
+use std::time::{Duration, Instant};
+
+use crate::cluster::{Cluster, ClusterMetadata, is_routing_error};
+use crate::error::{Error, Result};
+use crate::protocol::KafkaCode;
+use crate::protocol::messages::fetch_response::PartitionData;
+use crate::protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use crate::protocol::messages::{
+    FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse,
+};
+
+use super::Event;
+use super::completed::{CompletedFetch, Drained, scan};
+use super::record::{ConsumerRecords, TopicPartition};
+use super::session::{FetchSession, Wanted};
+use super::state::{OffsetResetPolicy, PartitionState, ResetTo, Subscriptions};
+
+/// The fetch settings, from the consumer's configuration.
+#[derive(Clone, Debug)]
+pub(crate) struct FetchSettings {
+    pub min_bytes: i32,
+    pub max_wait: Duration,
+    pub max_bytes: i32,
+    pub max_partition_bytes: i32,
+    pub max_poll_records: usize,
+    pub reset_policy: OffsetResetPolicy,
+    pub read_committed: bool,
+    pub check_crcs: bool,
+    pub retry_backoff: Duration,
+    pub api_timeout: Duration,
+    pub rack: String,
+    /// `receive.message.max.bytes`: no single batch can be larger.
+    pub max_response: usize,
+}
+
+/// A Fetch request in flight: what each partition was asked at.
+struct InFlightFetch {
+    id: u64,
+    version: i16,
+    full: bool,
+    /// Partition → (generation, fetch offset, partition max bytes).
+    sent: HashMap<TopicPartition, (u64, i64, i32)>,
+}
+
+/// Per-broker fetch state.
+#[derive(Default)]
+struct BrokerState {
+    session: FetchSession,
+    in_flight: Option<InFlightFetch>,
+    backoff_until: Option<Instant>,
+}
+
+/// A ListOffsets request in flight for offset resets.
+struct PendingReset {
+    node: i32,
+    version: i16,
+    parts: HashMap<TopicPartition, (u64, ResetTo)>,
+}
+
+/// The fetcher: subscription state plus the requests in flight.
+pub(crate) struct Fetcher {
+    pub cluster: Arc<Cluster>,
+    pub settings: FetchSettings,
+    pub subs: Subscriptions,
+    brokers: HashMap<i32, BrokerState>,
+    resets: HashMap<u64, PendingReset>,
+    tx: Sender<Event>,
+    next_id: u64,
+    rotation: usize,
+}
+
+/// The leader of a partition and its epoch, when known.
+pub(crate) fn leader_of(md: &ClusterMetadata, topic: &str, partition: i32) -> Option<(i32, i32)> {
+    let t = md.topics.get(topic)?;
+    let p = match t.partitions.get(partition as usize) {
+        Some(p) if p.partition == partition => p,
+        _ => t.partitions.iter().find(|p| p.partition == partition)?,
+    };
+    if p.leader < 0 || !md.brokers.contains_key(&p.leader) {
+        return None;
+    }
+    Some((p.leader, p.leader_epoch))
+}
+
+impl Fetcher {
+    pub(crate) fn new(
+        cluster: Arc<Cluster>,
+        settings: FetchSettings,
+        tx: Sender<Event>,
+    ) -> Fetcher {
+        Fetcher {
+            cluster,
+            settings,
+            subs: Subscriptions::default(),
+            brokers: HashMap::new(),
+            resets: HashMap::new(),
+            tx,
+            next_id: 1,
+            rotation: 0,
+        }
+    }
+
+    fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Starts offset lookups for partitions without a position, following
+    /// auto.offset.reset. Fails for `none`, naming every such partition.
+    pub(crate) fn apply_reset_policy(&mut self) -> Result<()> {
+        let policy = self.settings.reset_policy;
+        let mut missing = Vec::new();
+        for st in self.subs.iter_mut() {
+            if st.position.is_none() && st.reset.is_none() {
+                match policy {
+                    OffsetResetPolicy::Earliest => st.request_reset(ResetTo::Earliest),
+                    OffsetResetPolicy::Latest => st.request_reset(ResetTo::Latest),
+                    OffsetResetPolicy::None => missing.push(st.tp()),
+                }
+            }
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        missing.sort();
+        let names: Vec<String> = missing.iter().map(|tp| tp.to_string()).collect();
+        Err(Error::InvalidArgument(format!(
+            "no position for partition(s) {} and auto.offset.reset=none: seek to an offset \
+             (seek, seek_to_beginning or seek_to_end) before polling, or set auto.offset.reset to earliest or latest",
+            names.join(", ")
+        )))
+    }
+
+    /// Sends ListOffsets for partitions waiting for a reset, one request per leader.
+    pub(crate) fn send_resets(&mut self, now: Instant) {
+        let md = self.cluster.metadata();
+        let mut by_node: BTreeMap<i32, Vec<(TopicPartition, u64, ResetTo, i32)>> = BTreeMap::new();
+        for st in self.subs.iter() {
+            let Some(to) = st.reset else { continue };
+            if st.reset_in_flight || st.backoff_until.is_some_and(|t| t > now) {
+                continue;
+            }
+            match leader_of(&md, &st.topic, st.partition) {
+                Some((node, epoch)) => {
+                    by_node
+                        .entry(node)
+                        .or_default()
+                        .push((st.tp(), st.generation, to, epoch))
+                }
+                None => self.cluster.request_refresh(),
+            }
+        }
+        for (node, parts) in by_node {
+            if let Err(e) = self.send_reset_request(node, &parts) {
+                log::debug!("ListOffsets to broker {node} not sent: {e}");
+                self.cluster.request_refresh();
+                for (tp, ..) in &parts {
+                    if let Some(st) = self.subs.get_mut(tp) {
+                        st.backoff_until = Some(now + self.settings.retry_backoff);
+                    }
+                }
+            }
+        }
+    }
+
+    fn send_reset_request(
+        &mut self,
+        node: i32,
+        parts: &[(TopicPartition, u64, ResetTo, i32)],
+    ) -> Result<()> {
+        let conn = self.cluster.connection(node)?;
+        let version = conn.version::<ListOffsetsRequest>()?;
+        let req = list_offsets_request(
+            version,
+            self.settings.read_committed,
+            parts
+                .iter()
+                .map(|(tp, _, to, epoch)| (tp, to.timestamp(), *epoch)),
+            self.settings.api_timeout,
+        );
+        let id = self.next_id();
+        let tx = self.tx.clone();
+        conn.send(&req, version, move |result| {
+            let _ = tx.send(Event::ListOffsets { node, id, result });
+        })?;
+        let mut map = HashMap::new();
+        for (tp, generation, to, _) in parts {
+            if let Some(st) = self.subs.get_mut(tp) {
+                st.reset_in_flight = true;
+            }
+            map.insert(tp.clone(), (*generation, *to));
+        }
+        self.resets.insert(
+            id,
+            PendingReset {
+                node,
+                version,
+                parts: map,
+            },
+        );
+        Ok(())
+    }
+
+    /// Applies a ListOffsets response to the partitions it resets.
+    pub(crate) fn handle_list_offsets(
+        &mut self,
+        node: i32,
+        id: u64,
+        result: Result<ListOffsetsResponse>,
+    ) {
+        let Some(pending) = self.resets.remove(&id) else {
+            return;
+        };
+        debug_assert_eq!(pending.node, node);
+        let now = Instant::now();
+        let backoff = now + self.settings.retry_backoff;
+        for tp in pending.parts.keys() {
+            if let Some(st) = self.subs.get_mut(tp) {
+                st.reset_in_flight = false;
+            }
+        }
+        let resp = match result {
+            Ok(r) => r,
+            Err(e) => {
+                log::debug!("ListOffsets to broker {node} failed: {e}; retrying");
+                self.cluster.request_refresh();
+                for tp in pending.parts.keys() {
+                    if let Some(st) = self.subs.get_mut(tp) {
+                        st.backoff_until = Some(backoff);
+                    }
+                }
+                return;
+            }
+        };
+        let mut answered = std::collections::HashSet::new();
+        for t in &resp.topics {
+            for p in &t.partitions {
+                let tp = TopicPartition::new(t.name.as_str(), p.partition_index);
+                let Some(&(generation, to)) = pending.parts.get(&tp) else {
+                    continue;
+                };
+                answered.insert(tp.clone());
+                let Some(st) = self.subs.get_mut(&tp) else {
+                    continue;
+                };
+                if st.generation != generation || st.reset != Some(to) {
+                    continue;
+                }
+                match KafkaCode::from_code(p.error_code) {
+                    None => {
+                        let offset = if pending.version == 0 {
+                            p.old_style_offsets.first().copied().unwrap_or(-1)
+                        } else {
+                            p.offset
+                        };
+                        if offset < 0 {
+                            log::debug!("ListOffsets for {tp} returned no offset; retrying");
+                            st.backoff_until = Some(backoff);
+                        } else {
+                            log::debug!("position of {tp} reset to {offset} ({to:?})");
+                            st.seek(offset);
+                        }
+                    }
+                    Some(code) if code.is_retriable() || is_routing_error(code) => {
+                        log::debug!("ListOffsets for {tp}: {}; retrying", code.name());
+                        if is_routing_error(code) {
+                            self.cluster.request_refresh();
+                        }
+                        st.backoff_until = Some(backoff);
+                    }
+                    Some(code) => {
+                        st.error = Some(Error::Kafka {
+                            code,
+                            context: format!(
+                                "ListOffsets for {tp} (resetting its position to {to:?}) on broker {node}"
+                            ),
+                            message: None,
+                        });
+                    }
+                }
+            }
+        }
+        for tp in pending.parts.keys() {
+            if !answered.contains(tp) {
+                if let Some(st) = self.subs.get_mut(tp) {
+                    st.backoff_until = Some(backoff);
+                }
+            }
+        }
+    }
+
+    /// Sends a Fetch to every leader that has none in flight, covering its
+    /// fetchable partitions whose buffered data is below the bound.
+    pub(crate) fn send_fetches(&mut self, now: Instant) {
+        if self.subs.is_empty() {
+            return;
+        }
+        if self.subs.buffered_bytes() >= self.settings.max_bytes as usize {
+            return;
+        }
+        let md = self.cluster.metadata();
+        let bound = self.settings.max_partition_bytes.max(1) as usize;
+        let mut by_node: BTreeMap<i32, Vec<(Wanted, u64)>> = BTreeMap::new();
+        let mut need_refresh = false;
+        for st in self.subs.iter() {
+            if !st.fetchable(now) || st.buffered_bytes() >= bound {
+                continue;
+            }
+            let Some((node, epoch)) = leader_of(&md, &st.topic, st.partition) else {
+                need_refresh = true;
+                continue;
+            };
+            let b = self.brokers.get(&node);
+            if b.is_some_and(|b| b.in_flight.is_some() || b.backoff_until.is_some_and(|t| t > now))
+            {
+                continue;
+            }
+            let topic_id = md
+                .topics
+                .get(&*st.topic)
+                .map(|t| t.topic_id)
+                .unwrap_or_default();
+            by_node.entry(node).or_default().push((
+                Wanted {
+                    topic: st.topic.clone(),
+                    topic_id,
+                    partition: st.partition,
+                    fetch_offset: st.fetch_offset,
+                    max_bytes: st.size_hint.unwrap_or(self.settings.max_partition_bytes),
+                    leader_epoch: epoch,
+                },
+                st.generation,
+            ));
+        }
+        if need_refresh {
+            self.cluster.request_refresh();
+        }
+        for (node, wanted) in by_node {
+            if let Err(e) = self.send_fetch(node, wanted) {
+                log::debug!("Fetch to broker {node} not sent: {e}");
+                self.cluster.request_refresh();
+                let b = self.brokers.entry(node).or_default();
+                b.session.reset();
+                b.backoff_until = Some(now + self.settings.retry_backoff);
+            }
+        }
+    }
+
+    fn send_fetch(&mut self, node: i32, wanted: Vec<(Wanted, u64)>) -> Result<()> {
+        let conn = self.cluster.connection(node)?;
+        let mut version = conn.version::<FetchRequest>()?;
+        if wanted.iter().any(|(w, _)| w.topic_id.is_zero()) {
+            // Topic ids come from Metadata v10+; without them, name topics (v12 at most).
+            version = version.min(12);
+        }
+        let mut sent = HashMap::with_capacity(wanted.len());
+        for (w, generation) in &wanted {
+            sent.insert(
+                TopicPartition::new(&*w.topic, w.partition),
+                (*generation, w.fetch_offset, w.max_bytes),
+            );
+        }
+        let broker = self.brokers.entry(node).or_default();
+        let s = broker
+            .session
+            .build(wanted.into_iter().map(|(w, _)| w).collect(), version);
+        let req = FetchRequest {
+            max_wait_ms: self.settings.max_wait.as_millis().min(i32::MAX as u128) as i32,
+            min_bytes: self.settings.min_bytes,
+            max_bytes: self.settings.max_bytes,
+            isolation_level: if self.settings.read_committed && version >= 4 {
+                1
+            } else {
+                0
+            },
+            session_id: s.session_id,
+            session_epoch: s.session_epoch,
+            topics: s.topics,
+            forgotten_topics_data: s.forgotten,
+            rack_id: if version >= 11 {
+                self.settings.rack.clone()
+            } else {
+                String::new()
+            },
+            ..Default::default()
+        };
+        self.next_id += 1;
+        let id = self.next_id;
+        let tx = self.tx.clone();
+        if let Err(e) = conn.send(&req, version, move |result| {
+            let _ = tx.send(Event::Fetch { node, id, result });
+        }) {
+            broker.session.reset();
+            return Err(e);
+        }
+        for tp in sent.keys() {
+            if let Some(st) = self.subs.get_mut(tp) {
+                st.fetch_in_flight = true;
+            }
+        }
+        broker.in_flight = Some(InFlightFetch {
+            id,
+            version,
+            full: s.full,
+            sent,
+        });
+        Ok(())
+    }
+
+    /// Whether a Fetch is in flight to some broker.
+    pub(crate) fn fetches_in_flight(&self) -> usize {
+        self.brokers
+            .values()
+            .filter(|b| b.in_flight.is_some())
+            .count()
+    }
+
+    /// Buffers the data of a Fetch response and deals with its errors.
+    pub(crate) fn handle_fetch(&mut self, node: i32, id: u64, result: Result<FetchResponse>) {
+        let now = Instant::now();
+        let Some(broker) = self.brokers.get_mut(&node) else {
+            return;
+        };
+        if broker.in_flight.as_ref().is_none_or(|f| f.id != id) {
+            return;
+        }
+        let flight = broker.in_flight.take().expect("checked");
+        for tp in flight.sent.keys() {
+            if let Some(st) = self.subs.get_mut(tp) {
+                st.fetch_in_flight = false;
+            }
+        }
+        let resp = match result {
+            Ok(r) => r,
+            Err(e) => {
+                log::debug!("Fetch from broker {node} failed: {e}");
+                broker.session.reset();
+                broker.backoff_until = Some(now + self.settings.retry_backoff);
+                self.cluster.request_refresh();
+                return;
+            }
+        };
+        if let Some(code) = KafkaCode::from_code(resp.error_code) {
+            broker.session.reset();
+            match code {
+                KafkaCode::FetchSessionIdNotFound
+                | KafkaCode::InvalidFetchSessionEpoch
+                | KafkaCode::FetchSessionTopicIdError => {
+                    log::debug!(
+                        "fetch session with broker {node} lost ({}); starting a new one",
+                        code.name()
+                    );
+                }
+                _ => {
+                    log::warn!(
+                        "Fetch from broker {node} failed: {} ({})",
+                        code.name(),
+                        code.description()
+                    );
+                    broker.backoff_until = Some(now + self.settings.retry_backoff);
+                    if is_routing_error(code) || code.is_retriable() {
+                        self.cluster.request_refresh();
+                    }
+                }
+            }
+            return;
+        }
+        broker
+            .session
+            .on_success(resp.session_id, flight.full, flight.version);
+        let mut names: Vec<Option<Arc<str>>> = Vec::with_capacity(resp.responses.len());
+        for t in &resp.responses {
+            names.push(if flight.version >= 13 {
+                broker.session.topic_name(&t.topic_id).cloned()
+            } else {
+                Some(Arc::from(t.topic.as_str()))
+            });
+        }
+        let mut refresh = false;
+        for (t, name) in resp.responses.into_iter().zip(names) {
+            let Some(name) = name else {
+                log::debug!(
+                    "Fetch response from broker {node} names unknown topic id {}",
+                    t.topic_id
+                );
+                refresh = true;
+                continue;
+            };
+            for p in t.partitions {
+                let tp = TopicPartition::new(&*name, p.partition_index);
+                let Some(&(generation, fetch_offset, max_bytes)) = flight.sent.get(&tp) else {
+                    continue;
+                };
+                let Some(st) = self.subs.get_mut(&tp) else {
+                    continue;
+                };
+                if st.generation != generation
+                    || st.position.is_none()
+                    || st.fetch_offset != fetch_offset
+                {
+                    log::trace!("dropping stale fetch data of {tp} at {fetch_offset}");
+                    continue;
+                }
+                refresh |=
+                    handle_partition(&self.settings, node, st, p, fetch_offset, max_bytes, now);
+            }
+        }
+        if refresh {
+            self.cluster.request_refresh();
+        }
+    }
+
+    /// Moves buffered records into a batch of at most `max.poll.records`,
+    /// starting at a different partition each time for fairness. A partition
+    /// error is returned when no record was collected before it (else at the
+    /// next poll).
+    pub(crate) fn collect(&mut self) -> Result<ConsumerRecords> {
+        let max = self.settings.max_poll_records;
+        let mut out = ConsumerRecords::new();
+        let order: Vec<TopicPartition> = self.subs.order().to_vec();
+        let n = order.len();
+        if n == 0 {
+            return Ok(out);
+        }
+        self.rotation = (self.rotation + 1) % n;
+        for i in 0..n {
+            let tp = &order[(self.rotation + i) % n];
+            let Some(st) = self.subs.get_mut(tp) else {
+                continue;
+            };
+            if st.paused {
+                continue;
+            }
+            if st.error.is_some() {
+                if out.is_empty() {
+                    return Err(st.error.take().expect("checked"));
+                }
+                break;
+            }
+            let Some(mut position) = st.position else {
+                continue;
+            };
+            let start = out.len_for_partition_start();
+            while let Some(front) = st.buffer.front_mut() {
+                match front.drain(&st.topic, st.partition, &mut position, &mut out, max) {
+                    Drained::Full => break,
+                    Drained::Done => {
+                        st.buffer.pop_front();
+                    }
+                    Drained::Corrupt(offset, message) => {
+                        let node = front.node;
+                        st.invalidate();
+                        st.fetch_offset = position;
+                        st.error = Some(Error::Kafka {
+                            code: KafkaCode::CorruptMessage,
+                            context: format!(
+                                "Fetch of {tp} from broker {node}: the record batch at offset {offset} is corrupt ({message}); \
+                                 the position stays at {position}: seek past offset {offset} to skip the batch"
+                            ),
+                            message: None,
+                        });
+                        break;
+                    }
+                }
+            }
+            st.position = Some(position);
+            if st.buffer.is_empty() && !st.fetch_in_flight && st.fetch_offset < position {
+                st.fetch_offset = position;
+            }
+            out.close_partition(tp, start);
+            if st.error.is_some() && out.is_empty() {
+                return Err(st.error.take().expect("checked"));
+            }
+            if out.len() >= max {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The earliest time something waiting on a backoff may proceed.
+    pub(crate) fn next_wakeup(&self, now: Instant) -> Option<Instant> {
+        let parts = self
+            .subs
+            .iter()
+            .filter_map(|st| st.backoff_until)
+            .filter(|t| *t > now);
+        let brokers = self
+            .brokers
+            .values()
+            .filter_map(|b| b.backoff_until)
+            .filter(|t| *t > now);
+        let mut next = parts.chain(brokers).min();
+        // Partitions without a leader wait for a metadata refresh.
+        let md = self.cluster.metadata();
+        let leaderless = self.subs.iter().any(|st| {
+            (st.reset.is_some() || st.position.is_some())
+                && leader_of(&md, &st.topic, st.partition).is_none()
+        });
+        if leaderless {
+            let t = now + self.settings.retry_backoff;
+            next = Some(next.map_or(t, |n| n.min(t)));
+        }
+        next
+    }
+
+    /// Closes every connection (joining their reader threads).
+    pub(crate) fn close(&mut self) {
+        self.cluster.close();
+        self.brokers.clear();
+        self.resets.clear();
+    }
+}
+
+/// Handles one partition of a Fetch response. Returns true when metadata
+/// should be refreshed.
+fn handle_partition(
+    settings: &FetchSettings,
+    node: i32,
+    st: &mut PartitionState,
+    p: PartitionData,
+    fetch_offset: i64,
+    max_bytes: i32,
+    now: Instant,
+) -> bool {
+    let tp = st.tp();
+    match KafkaCode::from_code(p.error_code) {
+        None => {
+            st.high_watermark = p.high_watermark;
+            st.last_stable_offset = p.last_stable_offset;
+            st.log_start_offset = p.log_start_offset;
+            let Some(data) = p.records.filter(|d| !d.is_empty()) else {
+                return false;
+            };
+            let stable_end = (settings.read_committed && p.last_stable_offset >= 0)
+                .then_some(p.last_stable_offset);
+            let s = scan(&data, stable_end);
+            if s.end > 0 {
+                if let Some(next) = s.next_offset {
+                    st.fetch_offset = st.fetch_offset.max(next);
+                }
+                st.size_hint = None;
+                let aborted = if settings.read_committed {
+                    p.aborted_transactions.map(|v| {
+                        v.into_iter()
+                            .map(|a| (a.producer_id, a.first_offset))
+                            .collect()
+                    })
+                } else {
+                    None
+                };
+                let mut c = CompletedFetch::new(
+                    data,
+                    s.end,
+                    settings.check_crcs,
+                    settings.read_committed,
+                    aborted,
+                );
+                c.node = node;
+                st.buffer.push_back(c);
+            } else if let Some((offset, size)) = s.first_batch_truncated {
+                if size > max_bytes as usize {
+                    if size > settings.max_response {
+                        st.error = Some(Error::Kafka {
+                            code: KafkaCode::MessageTooLarge,
+                            context: format!(
+                                "Fetch of {tp} from broker {node}: the record batch at offset {offset} is {size} bytes, \
+                                 more than receive.message.max.bytes ({}); raise it to read this batch",
+                                settings.max_response
+                            ),
+                            message: None,
+                        });
+                    } else {
+                        log::debug!(
+                            "{tp}: batch at offset {offset} is {size} bytes; fetching it whole"
+                        );
+                        st.size_hint = Some(size as i32);
+                    }
+                }
+            }
+            false
+        }
+        Some(KafkaCode::OffsetOutOfRange) => {
+            if st.position == Some(fetch_offset) {
+                match settings.reset_policy {
+                    OffsetResetPolicy::Earliest | OffsetResetPolicy::Latest => {
+                        let to = if settings.reset_policy == OffsetResetPolicy::Earliest {
+                            ResetTo::Earliest
+                        } else {
+                            ResetTo::Latest
+                        };
+                        log::info!(
+                            "fetch offset {fetch_offset} of {tp} is out of range (log {}..{}); resetting to {to:?} (auto.offset.reset)",
+                            p.log_start_offset,
+                            p.high_watermark
+                        );
+                        st.request_reset(to);
+                    }
+                    OffsetResetPolicy::None => {
+                        st.error = Some(Error::Kafka {
+                            code: KafkaCode::OffsetOutOfRange,
+                            context: format!(
+                                "Fetch of {tp} at offset {fetch_offset} from broker {node} (auto.offset.reset=none): \
+                                 seek to a valid offset (the log holds {}..{}) or set auto.offset.reset to earliest or latest",
+                                p.log_start_offset, p.high_watermark
+                            ),
+                            message: None,
+                        });
+                    }
+                }
+            } else {
+                // Fetched ahead of the position: deal with it once the
+                // buffered records are consumed and the fetch is repeated.
+                st.backoff_until = Some(now + settings.retry_backoff);
+            }
+            false
+        }
+        Some(code) if is_routing_error(code) || is_metadata_error(code) => {
+            log::debug!(
+                "Fetch of {tp} from broker {node}: {}; refreshing metadata",
+                code.name()
+            );
+            st.backoff_until = Some(now + settings.retry_backoff);
+            true
+        }
+        Some(code) if code.is_retriable() => {
+            log::debug!(
+                "Fetch of {tp} from broker {node}: {}; retrying",
+                code.name()
+            );
+            st.backoff_until = Some(now + settings.retry_backoff);
+            false
+        }
+        Some(code) => {
+            st.error = Some(Error::Kafka {
+                code,
+                context: format!("Fetch of {tp} at offset {fetch_offset} from broker {node}"),
+                message: None,
+            });
+            false
+        }
+    }
+}
+
+/// Partition errors that mean our metadata (leader, epoch, topic id) is stale.
+fn is_metadata_error(code: KafkaCode) -> bool {
+    matches!(
+        code,
+        KafkaCode::UnknownTopicId
+            | KafkaCode::InconsistentTopicId
+            | KafkaCode::ReplicaNotAvailable
+            | KafkaCode::OffsetNotAvailable
+            | KafkaCode::NotLeaderOrFollower
+            | KafkaCode::FencedLeaderEpoch
+            | KafkaCode::UnknownLeaderEpoch
+    )
+}
+
+/// A ListOffsets request at `version` for `(partition, timestamp, leader epoch)` triples.
+pub(crate) fn list_offsets_request<'a>(
+    version: i16,
+    read_committed: bool,
+    parts: impl Iterator<Item = (&'a TopicPartition, i64, i32)>,
+    timeout: Duration,
+) -> ListOffsetsRequest {
+    let mut topics: Vec<ListOffsetsTopic> = Vec::new();
+    for (tp, timestamp, epoch) in parts {
+        let part = ListOffsetsPartition {
+            partition_index: tp.partition,
+            current_leader_epoch: epoch,
+            timestamp,
+            max_num_offsets: 1,
+            ..Default::default()
+        };
+        match topics.iter_mut().find(|t| t.name == tp.topic) {
+            Some(t) => t.partitions.push(part),
+            None => topics.push(ListOffsetsTopic {
+                name: tp.topic.clone(),
+                partitions: vec![part],
+                ..Default::default()
+            }),
+        }
+    }
+    ListOffsetsRequest {
+        replica_id: -1,
+        isolation_level: if read_committed && version >= 2 { 1 } else { 0 },
+        topics,
+        timeout_ms: timeout.as_millis().min(i32::MAX as u128) as i32,
+        ..Default::default()
+    }
+}

@@ -1,0 +1,582 @@
+//! The consumer: reads records from the partitions it is given.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use kafka_blocking::consumer::{Consumer, StringDeserializer, TopicPartition};
+//! use kafka_blocking::ConsumerConfig;
+//!
+//! let mut consumer = Consumer::new(
+//!     ConsumerConfig::new()
+//!         .bootstrap_servers("localhost:9092")
+//!         .set("auto.offset.reset", "earliest"),
+//! )?;
+//! consumer.assign(vec![TopicPartition::new("science", 0)])?;
+//! loop {
+//!     for record in consumer.poll(Duration::from_secs(1))? {
+//!         let value: Option<String> = record.value_as(&StringDeserializer)?;
+//!         println!("{}@{}: {:?}", record.partition, record.offset, value);
+//!     }
+//! }
+//! # Ok::<(), kafka_blocking::Error>(())
+//! ```
+//!
+//! # Threads and the poll loop
+//! A consumer belongs to one thread (it is `Send`; its methods take `&mut
+//! self`). Nothing runs behind the application's back: besides the broker
+//! connections' reader threads, all work happens inside [`Consumer::poll`]
+//! (and the blocking offset lookups). `poll` is a loop over events: it keeps
+//! one Fetch request in flight per leader broker, covering every assigned,
+//! unpaused partition of that broker with a position, and waits on one
+//! channel (into which the reader threads forward responses) until the
+//! earliest of its deadline and its timers. Before `poll` returns records, the
+//! next Fetch to each broker whose response was processed is already sent
+//! (pipelining), so the brokers fill it while the application works.
+//!
+//! Memory: at most one Fetch (`fetch.max.bytes`) in flight per broker, and a
+//! partition is fetched again only while its unconsumed buffered data is
+//! below `max.partition.fetch.bytes` (and all buffered data below
+//! `fetch.max.bytes`).
+//!
+//! # Settings
+//! The Java names and defaults: `fetch.min.bytes` (1), `fetch.max.wait.ms`
+//! (500), `fetch.max.bytes` (52428800), `max.partition.fetch.bytes`
+//! (1048576), `max.poll.records` (500), `auto.offset.reset` (latest;
+//! earliest, latest or none), `isolation.level` (read_uncommitted or
+//! read_committed), `check.crcs` (true), `client.id`, `receive.buffer.bytes`,
+//! `request.timeout.ms`, `retry.backoff.ms`, `default.api.timeout.ms` (for
+//! the blocking offset lookups), `client.rack`.
+
+mod completed;
+mod deserializer;
+mod fetcher;
+mod offsets;
+mod record;
+mod session;
+mod state;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use crate::cluster::{Cluster, ClusterSettings};
+use crate::config::ConsumerConfig;
+use crate::error::{Error, Result};
+use crate::protocol::messages::{FetchResponse, ListOffsetsResponse};
+
+pub use deserializer::{
+    BytesDeserializer, DeserializeError, Deserializer, IntegerDeserializer, StringDeserializer,
+};
+pub use record::{
+    ConsumerRecord, ConsumerRecords, Header, OffsetAndTimestamp, TimestampType, TopicPartition,
+};
+pub use state::OffsetResetPolicy;
+
+use fetcher::{FetchSettings, Fetcher};
+use state::ResetTo;
+
+/// Something that happened while the application was away: a response
+/// delivered by a connection's reader thread. The poll loop handles events
+/// in order.
+///
+/// Seam for consumer groups (issue 5): the group coordinator's responses
+/// (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, OffsetCommit,
+/// OffsetFetch) are meant to arrive on this same channel as more variants,
+/// and its timers (next heartbeat, next auto-commit, max.poll.interval.ms)
+/// to join [`Consumer::next_wakeup`].
+pub(crate) enum Event {
+    /// A Fetch response (or its failure) from broker `node`.
+    Fetch {
+        node: i32,
+        id: u64,
+        result: Result<FetchResponse>,
+    },
+    /// A ListOffsets response for offset resets.
+    ListOffsets {
+        node: i32,
+        id: u64,
+        result: Result<ListOffsetsResponse>,
+    },
+}
+
+/// A Kafka consumer reading assigned partitions (no consumer group yet).
+///
+/// See the [module documentation](self) for the threading model and settings.
+pub struct Consumer {
+    fetcher: Fetcher,
+    events: Receiver<Event>,
+    /// Kept so the channel never disconnects while the consumer lives.
+    _sender: Sender<Event>,
+    api_timeout: Duration,
+    closed: bool,
+}
+
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<Consumer>();
+};
+
+impl std::fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Consumer")
+            .field("assignment", &self.fetcher.subs.order())
+            .field("closed", &self.closed)
+            .finish()
+    }
+}
+
+impl Consumer {
+    /// Builds a consumer; fails on invalid configuration. Nothing is
+    /// connected until the first call that needs a broker.
+    pub fn new(config: ConsumerConfig) -> Result<Consumer> {
+        let c = config.resolve()?;
+        let mut cluster_settings = ClusterSettings::from_config(&c)?;
+        cluster_settings.allow_auto_create_topics = c.bool("allow.auto.create.topics");
+        let request_timeout = c.millis("request.timeout.ms");
+        let max_wait = c.millis("fetch.max.wait.ms");
+        if max_wait >= request_timeout {
+            return Err(Error::config(
+                "fetch.max.wait.ms",
+                c.str("fetch.max.wait.ms"),
+                format!(
+                    "must be lower than request.timeout.ms ({} ms), or every fetch that waits for data would time out",
+                    request_timeout.as_millis()
+                ),
+            ));
+        }
+        let settings = FetchSettings {
+            min_bytes: c.int("fetch.min.bytes") as i32,
+            max_wait,
+            max_bytes: c.int("fetch.max.bytes") as i32,
+            max_partition_bytes: c.int("max.partition.fetch.bytes") as i32,
+            max_poll_records: c.int("max.poll.records") as usize,
+            reset_policy: OffsetResetPolicy::parse(c.str("auto.offset.reset")),
+            read_committed: c.str("isolation.level") == "read_committed",
+            check_crcs: c.bool("check.crcs"),
+            retry_backoff: c.millis("retry.backoff.ms"),
+            api_timeout: c.millis("default.api.timeout.ms"),
+            rack: c.str("client.rack").to_string(),
+            max_response: c.int("receive.message.max.bytes") as usize,
+        };
+        let (tx, rx) = mpsc::channel();
+        Ok(Consumer {
+            api_timeout: settings.api_timeout,
+            fetcher: Fetcher::new(
+                Arc::new(Cluster::new(cluster_settings)),
+                settings,
+                tx.clone(),
+            ),
+            events: rx,
+            _sender: tx,
+            closed: false,
+        })
+    }
+
+    fn ensure_open(&self) -> Result<()> {
+        if self.closed {
+            Err(Error::Closed("consumer".into()))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn assigned(&self, tp: &TopicPartition) -> Result<()> {
+        if self.fetcher.subs.get(tp).is_some() {
+            Ok(())
+        } else {
+            Err(Error::InvalidArgument(format!(
+                "partition {tp} is not assigned to this consumer (assigned: {:?})",
+                self.fetcher.subs.order()
+            )))
+        }
+    }
+
+    /// The routing layer (metadata and connections) behind this consumer.
+    pub fn cluster(&self) -> &Cluster {
+        &self.fetcher.cluster
+    }
+
+    /// Reads exactly these partitions from now on (replacing any previous
+    /// assignment; an empty list unassigns everything). Partitions kept from
+    /// the previous assignment keep their position, pause state and buffered
+    /// records; new ones start without a position (see `auto.offset.reset`).
+    pub fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) -> Result<()> {
+        self.ensure_open()?;
+        let partitions: Vec<TopicPartition> = partitions.into_iter().collect();
+        if let Some(bad) = partitions
+            .iter()
+            .find(|tp| tp.topic.is_empty() || tp.partition < 0)
+        {
+            return Err(Error::InvalidArgument(format!(
+                "cannot assign {bad:?}: topic must be non-empty and partition >= 0"
+            )));
+        }
+        let mut topics: Vec<&str> = partitions.iter().map(|tp| tp.topic.as_str()).collect();
+        topics.sort_unstable();
+        topics.dedup();
+        self.fetcher.cluster.add_topics(&topics);
+        self.fetcher.subs.assign(partitions);
+        Ok(())
+    }
+
+    /// The assigned partitions, in the order given to [`Consumer::assign`].
+    pub fn assignment(&self) -> Vec<TopicPartition> {
+        self.fetcher.subs.order().to_vec()
+    }
+
+    /// The partitions of `topic`, from metadata (waiting up to
+    /// `default.api.timeout.ms` for it).
+    pub fn partitions_for(&mut self, topic: &str) -> Result<Vec<TopicPartition>> {
+        self.ensure_open()?;
+        let t = self
+            .fetcher
+            .cluster
+            .wait_for_topic(topic, Instant::now() + self.api_timeout)?;
+        Ok(t.partitions
+            .iter()
+            .map(|p| TopicPartition::new(topic, p.partition))
+            .collect())
+    }
+
+    /// Waits up to `timeout` for records and returns those available (at
+    /// most `max.poll.records`), in offset order per partition. Returns an
+    /// empty batch when none arrived in time.
+    ///
+    /// Fails when a partition has no position and `auto.offset.reset=none`,
+    /// when a fetched batch is corrupt (the position stays before it), on an
+    /// out-of-range offset with `auto.offset.reset=none`, and on
+    /// non-retriable broker errors (e.g. TOPIC_AUTHORIZATION_FAILED). Records
+    /// collected before such an error are returned first; the error comes
+    /// with the next call.
+    pub fn poll(&mut self, timeout: Duration) -> Result<ConsumerRecords> {
+        self.ensure_open()?;
+        let start = Instant::now();
+        let deadline = start
+            .checked_add(timeout)
+            .unwrap_or(start + Duration::from_secs(86400 * 365));
+        loop {
+            while let Ok(event) = self.events.try_recv() {
+                self.handle(event);
+            }
+            let now = Instant::now();
+            // Issue 5: the group coordinator's work (heartbeat, auto-commit,
+            // rebalance; it may change the assignment) goes here.
+            self.fetcher.apply_reset_policy()?;
+            if let Err(e) = self.fetcher.cluster.maybe_refresh() {
+                log::debug!("metadata refresh failed: {e}");
+            }
+            self.fetcher.send_resets(now);
+            let records = self.fetcher.collect()?;
+            self.fetcher.send_fetches(Instant::now());
+            if !records.is_empty() {
+                return Ok(records);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(records);
+            }
+            let wake = self.next_wakeup(now).map_or(deadline, |t| t.min(deadline));
+            match self
+                .events
+                .recv_timeout(wake.saturating_duration_since(now))
+            {
+                Ok(event) => self.handle(event),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(Error::Closed("consumer".into()));
+                }
+            }
+        }
+    }
+
+    /// The earliest time the poll loop must wake up even without a response:
+    /// retry backoffs and metadata waits (issue 5 adds heartbeats and
+    /// auto-commits here).
+    fn next_wakeup(&self, now: Instant) -> Option<Instant> {
+        self.fetcher.next_wakeup(now)
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Fetch { node, id, result } => self.fetcher.handle_fetch(node, id, result),
+            Event::ListOffsets { node, id, result } => {
+                self.fetcher.handle_list_offsets(node, id, result)
+            }
+        }
+    }
+
+    /// A blocking iterator over records for batch jobs: it polls with
+    /// `idle_timeout` and ends when a poll returns nothing (no record arrived
+    /// for that long) or after yielding an error.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # fn f(consumer: &mut kafka_blocking::consumer::Consumer) -> kafka_blocking::Result<()> {
+    /// for record in consumer.iter(Duration::from_secs(5)) {
+    ///     let record = record?;
+    ///     println!("{} {:?}", record.offset, record.value);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn iter(&mut self, idle_timeout: Duration) -> Iter<'_> {
+        Iter {
+            consumer: self,
+            idle_timeout,
+            buffered: Vec::new().into_iter(),
+            done: false,
+        }
+    }
+
+    /// Sets the offset the next poll reads `tp` from (buffered records of `tp`
+    /// are dropped).
+    pub fn seek(&mut self, tp: &TopicPartition, offset: i64) -> Result<()> {
+        self.ensure_open()?;
+        self.assigned(tp)?;
+        if offset < 0 {
+            return Err(Error::InvalidArgument(format!(
+                "cannot seek {tp} to negative offset {offset}; use seek_to_beginning or seek_to_end"
+            )));
+        }
+        self.fetcher
+            .subs
+            .get_mut(tp)
+            .expect("assigned")
+            .seek(offset);
+        Ok(())
+    }
+
+    fn seek_to(&mut self, partitions: &[TopicPartition], to: ResetTo) -> Result<()> {
+        self.ensure_open()?;
+        let all;
+        let partitions = if partitions.is_empty() {
+            all = self.assignment();
+            &all
+        } else {
+            partitions
+        };
+        for tp in partitions {
+            self.assigned(tp)?;
+        }
+        for tp in partitions {
+            self.fetcher
+                .subs
+                .get_mut(tp)
+                .expect("assigned")
+                .request_reset(to);
+        }
+        Ok(())
+    }
+
+    /// Moves the given partitions (all assigned ones when empty) to their
+    /// first offset. Evaluated lazily, by the next `poll` or `position`.
+    pub fn seek_to_beginning(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        self.seek_to(partitions, ResetTo::Earliest)
+    }
+
+    /// Moves the given partitions (all assigned ones when empty) to their end
+    /// (the last stable offset under read_committed). Evaluated lazily, by the
+    /// next `poll` or `position`.
+    pub fn seek_to_end(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        self.seek_to(partitions, ResetTo::Latest)
+    }
+
+    /// The offset of the next record `poll` will return for `tp`, looking it
+    /// up (per a pending seek_to_beginning/end, or auto.offset.reset) when it
+    /// is not known yet, waiting up to `default.api.timeout.ms`.
+    pub fn position(&mut self, tp: &TopicPartition) -> Result<i64> {
+        self.ensure_open()?;
+        self.assigned(tp)?;
+        let st = self.fetcher.subs.get(tp).expect("assigned");
+        if let Some(p) = st.position {
+            return Ok(p);
+        }
+        if st.reset.is_none() {
+            self.fetcher.apply_reset_policy()?;
+        }
+        let st = self.fetcher.subs.get(tp).expect("assigned");
+        let (to, generation) = (st.reset.expect("reset requested"), st.generation);
+        let found = self.fetcher.lookup_offsets(
+            &[(tp.clone(), to.timestamp())],
+            self.api_timeout,
+            "position",
+        )?;
+        let offset = found
+            .get(tp)
+            .copied()
+            .flatten()
+            .map(|o| o.offset)
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!("the broker returned no {to:?} offset for {tp}"))
+            })?;
+        let st = self.fetcher.subs.get_mut(tp).expect("assigned");
+        if st.generation == generation && st.position.is_none() {
+            st.seek(offset);
+        }
+        Ok(st.position.unwrap_or(offset))
+    }
+
+    /// The first offset of each partition (the log start offset).
+    pub fn beginning_offsets(
+        &mut self,
+        partitions: &[TopicPartition],
+    ) -> Result<HashMap<TopicPartition, i64>> {
+        self.edge_offsets(partitions, offsets::EARLIEST, "beginning_offsets")
+    }
+
+    /// The end offset of each partition: the high watermark (the offset the
+    /// next produced record will get), or the last stable offset under
+    /// read_committed.
+    pub fn end_offsets(
+        &mut self,
+        partitions: &[TopicPartition],
+    ) -> Result<HashMap<TopicPartition, i64>> {
+        self.edge_offsets(partitions, offsets::LATEST, "end_offsets")
+    }
+
+    fn edge_offsets(
+        &mut self,
+        partitions: &[TopicPartition],
+        ts: i64,
+        what: &str,
+    ) -> Result<HashMap<TopicPartition, i64>> {
+        self.ensure_open()?;
+        let query: Vec<(TopicPartition, i64)> =
+            partitions.iter().map(|tp| (tp.clone(), ts)).collect();
+        let found = self
+            .fetcher
+            .lookup_offsets(&query, self.api_timeout, what)?;
+        found
+            .into_iter()
+            .map(|(tp, o)| match o {
+                Some(o) => Ok((tp, o.offset)),
+                None => Err(Error::InvalidArgument(format!(
+                    "{what}: the broker returned no offset for {tp}"
+                ))),
+            })
+            .collect()
+    }
+
+    /// For each partition, the earliest offset whose record timestamp is at
+    /// least the given one (milliseconds since the epoch), or `None` when
+    /// there is no such record.
+    pub fn offsets_for_times(
+        &mut self,
+        query: &[(TopicPartition, i64)],
+    ) -> Result<HashMap<TopicPartition, Option<OffsetAndTimestamp>>> {
+        self.ensure_open()?;
+        if let Some((tp, ts)) = query.iter().find(|(_, ts)| *ts < 0) {
+            return Err(Error::InvalidArgument(format!(
+                "offsets_for_times: timestamp {ts} for {tp} is negative; use beginning_offsets or end_offsets"
+            )));
+        }
+        self.fetcher
+            .lookup_offsets(query, self.api_timeout, "offsets_for_times")
+    }
+
+    /// Stops returning records of these partitions (and fetching them) until
+    /// [`Consumer::resume`]; records already fetched are kept.
+    pub fn pause(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        self.set_paused(partitions, true)
+    }
+
+    /// Resumes partitions paused with [`Consumer::pause`], exactly where they stopped.
+    pub fn resume(&mut self, partitions: &[TopicPartition]) -> Result<()> {
+        self.set_paused(partitions, false)
+    }
+
+    fn set_paused(&mut self, partitions: &[TopicPartition], paused: bool) -> Result<()> {
+        self.ensure_open()?;
+        for tp in partitions {
+            self.assigned(tp)?;
+        }
+        for tp in partitions {
+            self.fetcher.subs.get_mut(tp).expect("assigned").paused = paused;
+        }
+        Ok(())
+    }
+
+    /// The paused partitions.
+    pub fn paused(&self) -> Vec<TopicPartition> {
+        self.fetcher
+            .subs
+            .iter()
+            .filter(|st| st.paused)
+            .map(|st| st.tp())
+            .collect()
+    }
+
+    /// How far `tp`'s position is behind its high watermark (the last stable
+    /// offset under read_committed), as of the last fetch; `None` before the
+    /// first fetch response.
+    pub fn current_lag(&self, tp: &TopicPartition) -> Option<i64> {
+        let st = self.fetcher.subs.get(tp)?;
+        let end = if self.fetcher.settings.read_committed {
+            st.last_stable_offset
+        } else {
+            st.high_watermark
+        };
+        match (st.position, end) {
+            (Some(p), e) if e >= 0 => Some((e - p).max(0)),
+            _ => None,
+        }
+    }
+
+    /// Closes the connections and joins their reader threads: no thread
+    /// outlives the consumer. Later calls fail with [`Error::Closed`].
+    /// Dropping the consumer closes it too.
+    pub fn close(&mut self) {
+        if !self.closed {
+            self.closed = true;
+            self.fetcher.close();
+            while self.events.try_recv().is_ok() {}
+        }
+    }
+
+    /// Number of Fetch requests in flight (at most one per broker). For tests
+    /// and diagnostics: right after `poll` returns records it is normally
+    /// positive, the next fetch having been sent already.
+    pub fn fetches_in_flight(&self) -> usize {
+        self.fetcher.fetches_in_flight()
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Blocking iterator over records, from [`Consumer::iter`].
+pub struct Iter<'a> {
+    consumer: &'a mut Consumer,
+    idle_timeout: Duration,
+    buffered: std::vec::IntoIter<ConsumerRecord>,
+    done: bool,
+}
+
+impl Iterator for Iter<'_> {
+    type Item = Result<ConsumerRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(r) = self.buffered.next() {
+            return Some(Ok(r));
+        }
+        if self.done {
+            return None;
+        }
+        match self.consumer.poll(self.idle_timeout) {
+            Ok(records) if records.is_empty() => {
+                self.done = true;
+                None
+            }
+            Ok(records) => {
+                self.buffered = records.into_vec().into_iter();
+                self.buffered.next().map(Ok)
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}

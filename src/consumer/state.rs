@@ -1,0 +1,209 @@
+//! Assigned partitions and what the consumer knows about each: position,
+//! pause state, buffered fetched data, pending offset reset, pending error.
+//!
+//! The group coordinator (issue 5) changes the assignment through
+//! [`Subscriptions::assign`] and reads/sets positions through the same
+//! methods the public API uses; nothing here knows where an assignment came
+//! from.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::error::Error;
+
+use super::completed::CompletedFetch;
+use super::record::TopicPartition;
+
+/// What `auto.offset.reset` says to do for a partition without a valid position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OffsetResetPolicy {
+    /// Start at the log start offset.
+    Earliest,
+    /// Start at the log end offset (only records produced from now on).
+    Latest,
+    /// Fail: [`poll`](super::Consumer::poll) returns an error naming the partitions.
+    None,
+}
+
+impl OffsetResetPolicy {
+    pub(crate) fn parse(s: &str) -> OffsetResetPolicy {
+        match s {
+            "earliest" => OffsetResetPolicy::Earliest,
+            "latest" => OffsetResetPolicy::Latest,
+            _ => OffsetResetPolicy::None,
+        }
+    }
+}
+
+/// Where a pending offset lookup should put the position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ResetTo {
+    Earliest,
+    Latest,
+}
+
+impl ResetTo {
+    /// The ListOffsets timestamp meaning this spot.
+    pub(crate) fn timestamp(self) -> i64 {
+        match self {
+            ResetTo::Earliest => -2,
+            ResetTo::Latest => -1,
+        }
+    }
+}
+
+/// One assigned partition.
+pub(crate) struct PartitionState {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    /// Offset of the next record to return; `None` until known.
+    pub position: Option<i64>,
+    /// A pending offset lookup (seek_to_beginning/end, auto.offset.reset).
+    pub reset: Option<ResetTo>,
+    pub reset_in_flight: bool,
+    /// Bumped by every seek/reset: responses to older requests are dropped.
+    pub generation: u64,
+    /// Offset the next fetch starts at: the end of the buffered data.
+    pub fetch_offset: i64,
+    pub fetch_in_flight: bool,
+    pub paused: bool,
+    pub backoff_until: Option<Instant>,
+    /// Fetched data not yet returned, oldest first.
+    pub buffer: VecDeque<CompletedFetch>,
+    /// An error to return from the next poll.
+    pub error: Option<Error>,
+    pub high_watermark: i64,
+    pub last_stable_offset: i64,
+    pub log_start_offset: i64,
+    /// A larger per-partition fetch size, after a batch did not fit.
+    pub size_hint: Option<i32>,
+}
+
+impl PartitionState {
+    fn new(tp: &TopicPartition) -> PartitionState {
+        PartitionState {
+            topic: Arc::from(tp.topic.as_str()),
+            partition: tp.partition,
+            position: None,
+            reset: None,
+            reset_in_flight: false,
+            generation: 0,
+            fetch_offset: 0,
+            fetch_in_flight: false,
+            paused: false,
+            backoff_until: None,
+            buffer: VecDeque::new(),
+            error: None,
+            high_watermark: -1,
+            last_stable_offset: -1,
+            log_start_offset: -1,
+            size_hint: None,
+        }
+    }
+
+    pub(crate) fn tp(&self) -> TopicPartition {
+        TopicPartition::new(&*self.topic, self.partition)
+    }
+
+    /// Drops buffered data and invalidates requests in flight.
+    pub(crate) fn invalidate(&mut self) {
+        self.generation += 1;
+        self.buffer.clear();
+        self.size_hint = None;
+        self.backoff_until = None;
+    }
+
+    /// Moves the position (seek).
+    pub(crate) fn seek(&mut self, offset: i64) {
+        self.invalidate();
+        self.position = Some(offset);
+        self.fetch_offset = offset;
+        self.reset = None;
+        self.error = None;
+    }
+
+    /// Forgets the position until an offset lookup finds it.
+    pub(crate) fn request_reset(&mut self, to: ResetTo) {
+        self.invalidate();
+        self.position = None;
+        self.reset = Some(to);
+        self.error = None;
+    }
+
+    /// Bytes fetched and not yet returned.
+    pub(crate) fn buffered_bytes(&self) -> usize {
+        self.buffer
+            .iter()
+            .map(CompletedFetch::remaining_bytes)
+            .sum()
+    }
+
+    /// Whether a fetch may include this partition now.
+    pub(crate) fn fetchable(&self, now: Instant) -> bool {
+        !self.paused
+            && self.position.is_some()
+            && self.reset.is_none()
+            && !self.fetch_in_flight
+            && self.error.is_none()
+            && self.backoff_until.is_none_or(|t| t <= now)
+    }
+}
+
+/// The assignment, in the order given, with each partition's state.
+#[derive(Default)]
+pub(crate) struct Subscriptions {
+    order: Vec<TopicPartition>,
+    parts: HashMap<TopicPartition, PartitionState>,
+}
+
+impl Subscriptions {
+    /// Replaces the assignment. Partitions kept keep their state (position,
+    /// buffered data, pause); new ones start without a position.
+    pub(crate) fn assign(&mut self, partitions: Vec<TopicPartition>) {
+        let mut seen = std::collections::HashSet::new();
+        let order: Vec<TopicPartition> = partitions
+            .into_iter()
+            .filter(|tp| seen.insert(tp.clone()))
+            .collect();
+        self.parts.retain(|tp, _| seen.contains(tp));
+        for tp in &order {
+            self.parts
+                .entry(tp.clone())
+                .or_insert_with(|| PartitionState::new(tp));
+        }
+        self.order = order;
+    }
+
+    pub(crate) fn order(&self) -> &[TopicPartition] {
+        &self.order
+    }
+
+    pub(crate) fn get(&self, tp: &TopicPartition) -> Option<&PartitionState> {
+        self.parts.get(tp)
+    }
+
+    pub(crate) fn get_mut(&mut self, tp: &TopicPartition) -> Option<&mut PartitionState> {
+        self.parts.get_mut(tp)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &PartitionState> {
+        self.order.iter().filter_map(|tp| self.parts.get(tp))
+    }
+
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = &mut PartitionState> {
+        self.parts.values_mut()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// Total bytes buffered across partitions.
+    pub(crate) fn buffered_bytes(&self) -> usize {
+        self.parts
+            .values()
+            .map(PartitionState::buffered_bytes)
+            .sum()
+    }
+}

@@ -1,0 +1,418 @@
+//! The record accumulator: per-partition batches that `send` appends to and the
+//! sender thread drains.
+//!
+//! `send` runs on application threads; it takes the accumulator lock only to
+//! append bytes to the open batch of its partition. Memory is reserved per
+//! batch (`batch.size`, or the record's size when larger) against
+//! `buffer.memory` *before* taking that lock, so a producer that outruns the
+//! brokers blocks in `send` for at most `max.block.ms` (back-pressure) and
+//! memory stays bounded.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use super::{BatchResult, DeliveryCallback, TopicPartition};
+use crate::error::{Error, Result};
+use crate::protocol::records::{RECORD_BATCH_OVERHEAD, RecordBatchBuilder};
+
+/// Upper bound of one record's encoded size inside a v2 batch (Java's
+/// `estimateSizeInBytesUpperBound`): every varint at its widest.
+pub(crate) fn record_size_upper_bound(
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[(&str, Option<&[u8]>)],
+) -> usize {
+    let mut n =
+        5 + 1 + 10 + 5 + 5 + key.map_or(0, <[u8]>::len) + 5 + value.map_or(0, <[u8]>::len) + 5;
+    for (k, v) in headers {
+        n += 5 + k.len() + 5 + v.map_or(0, <[u8]>::len);
+    }
+    n
+}
+
+/// `buffer.memory`: bytes reserved by batches not yet acknowledged.
+pub(crate) struct BufferMemory {
+    total: usize,
+    used: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl BufferMemory {
+    pub(crate) fn new(total: usize) -> BufferMemory {
+        BufferMemory {
+            total,
+            used: Mutex::new(0),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// Reserves `n` bytes, waiting up to `max_block` for space.
+    pub(crate) fn reserve(&self, n: usize, max_block: Duration) -> Result<()> {
+        if n > self.total {
+            return Err(Error::InvalidArgument(format!(
+                "a batch of {n} bytes is larger than buffer.memory ({} bytes): raise buffer.memory or send smaller records",
+                self.total
+            )));
+        }
+        let deadline = Instant::now() + max_block;
+        let mut used = self.used.lock().unwrap();
+        while *used + n > self.total {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::Timeout {
+                    what: format!(
+                        "waiting for buffer memory: {} of {} bytes (buffer.memory) are held by unsent records; \
+                         the brokers are slower than the application or unreachable",
+                        *used, self.total
+                    ),
+                    after: max_block,
+                });
+            }
+            used = self.freed.wait_timeout(used, deadline - now).unwrap().0;
+        }
+        *used += n;
+        Ok(())
+    }
+
+    pub(crate) fn release(&self, n: usize) {
+        let mut used = self.used.lock().unwrap();
+        *used = used.saturating_sub(n);
+        drop(used);
+        self.freed.notify_all();
+    }
+
+    pub(crate) fn used(&self) -> usize {
+        *self.used.lock().unwrap()
+    }
+}
+
+/// A batch being filled or waiting to be sent.
+pub(crate) struct ProducerBatch {
+    pub(crate) tp: TopicPartition,
+    pub(crate) builder: RecordBatchBuilder,
+    pub(crate) record_count: i32,
+    pub(crate) created: Instant,
+    pub(crate) result: Arc<BatchResult>,
+    pub(crate) callbacks: Vec<(i32, i64, DeliveryCallback)>,
+    /// Bytes reserved against buffer.memory.
+    pub(crate) reserved: usize,
+    /// Upper bound of the encoded size so far.
+    pub(crate) size: usize,
+}
+
+#[derive(Default)]
+struct PartitionQueue {
+    /// Closed batches first, oldest first; the open one (if any) is last.
+    batches: VecDeque<ProducerBatch>,
+    open: bool,
+}
+
+/// What [`Accumulator::append`] did.
+pub(crate) struct Appended {
+    pub(crate) result: Arc<BatchResult>,
+    pub(crate) index: i32,
+    /// A batch was closed (full) or a new one opened: the sender should look.
+    pub(crate) wake_sender: bool,
+    /// The batch for this partition closed before this record: a sticky
+    /// partitioner should move on.
+    pub(crate) batch_closed: bool,
+}
+
+/// Per-partition batches plus the registry of incomplete batches (for flush).
+pub(crate) struct Accumulator {
+    batch_size: usize,
+    queues: Mutex<HashMap<TopicPartition, PartitionQueue>>,
+    pub(crate) memory: BufferMemory,
+    incomplete: Mutex<HashMap<u64, Arc<BatchResult>>>,
+    next_batch_id: AtomicU64,
+    /// Flush calls in progress: while non-zero every batch is ready at once.
+    pub(crate) flushing: AtomicUsize,
+    /// Buffers of finished batches, kept for reuse.
+    free_buffers: Mutex<Vec<Vec<u8>>>,
+}
+
+/// Returned by [`Accumulator::append`] when the record needs a new batch and
+/// memory must be reserved first (outside the lock).
+pub(crate) enum TryAppend {
+    Done(Appended),
+    NeedBatch { batch_closed: bool },
+}
+
+impl Accumulator {
+    pub(crate) fn new(batch_size: usize, buffer_memory: usize) -> Accumulator {
+        Accumulator {
+            batch_size: batch_size.max(RECORD_BATCH_OVERHEAD + 64),
+            queues: Mutex::new(HashMap::new()),
+            memory: BufferMemory::new(buffer_memory),
+            incomplete: Mutex::new(HashMap::new()),
+            next_batch_id: AtomicU64::new(1),
+            flushing: AtomicUsize::new(0),
+            free_buffers: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Appends to the open batch of `tp` if the record fits.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn try_append(
+        &self,
+        tp: &TopicPartition,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(&str, Option<&[u8]>)],
+        size: usize,
+        callback: &mut Option<DeliveryCallback>,
+    ) -> Result<TryAppend> {
+        let mut queues = self.queues.lock().unwrap();
+        let Some(q) = queues.get_mut(tp) else {
+            return Ok(TryAppend::NeedBatch {
+                batch_closed: false,
+            });
+        };
+        if !q.open {
+            return Ok(TryAppend::NeedBatch {
+                batch_closed: false,
+            });
+        }
+        let batch = q.batches.back_mut().expect("open batch");
+        if batch.size + size > self.batch_size && batch.record_count > 0 {
+            // Full: close it; the sender will pick it up.
+            q.open = false;
+            return Ok(TryAppend::NeedBatch { batch_closed: true });
+        }
+        let index = append_to(batch, timestamp, key, value, headers, size, callback)?;
+        let full = batch.size >= self.batch_size;
+        if full {
+            q.open = false;
+        }
+        Ok(TryAppend::Done(Appended {
+            result: batch.result.clone(),
+            index,
+            wake_sender: full,
+            batch_closed: false,
+        }))
+    }
+
+    /// Opens a new batch for `tp` (memory for it already reserved) and
+    /// appends the record. If another thread opened one meanwhile and the
+    /// record fits there, the reservation is returned instead.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn append_new_batch(
+        &self,
+        tp: &TopicPartition,
+        timestamp: i64,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        headers: &[(&str, Option<&[u8]>)],
+        size: usize,
+        reserved: usize,
+        callback: &mut Option<DeliveryCallback>,
+    ) -> Result<Appended> {
+        let mut queues = self.queues.lock().unwrap();
+        let q = queues.entry(tp.clone()).or_default();
+        if q.open {
+            let batch = q.batches.back_mut().expect("open batch");
+            if batch.size + size <= self.batch_size || batch.record_count == 0 {
+                let index = append_to(batch, timestamp, key, value, headers, size, callback)?;
+                let full = batch.size >= self.batch_size;
+                if full {
+                    q.open = false;
+                }
+                let result = batch.result.clone();
+                drop(queues);
+                self.memory.release(reserved);
+                return Ok(Appended {
+                    result,
+                    index,
+                    wake_sender: full,
+                    batch_closed: false,
+                });
+            }
+            q.open = false;
+        }
+        let buf = self
+            .free_buffers
+            .lock()
+            .unwrap()
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(reserved.min(self.batch_size)));
+        let id = self.next_batch_id.fetch_add(1, Ordering::Relaxed);
+        let result = Arc::new(BatchResult::new(id, tp.clone()));
+        let mut batch = ProducerBatch {
+            tp: tp.clone(),
+            builder: RecordBatchBuilder::with_buffer(buf),
+            record_count: 0,
+            created: Instant::now(),
+            result: result.clone(),
+            callbacks: Vec::new(),
+            reserved,
+            size: RECORD_BATCH_OVERHEAD,
+        };
+        let index = match append_to(&mut batch, timestamp, key, value, headers, size, callback) {
+            Ok(i) => i,
+            Err(e) => {
+                drop(queues);
+                self.memory.release(reserved);
+                return Err(e);
+            }
+        };
+        let full = batch.size >= self.batch_size;
+        q.batches.push_back(batch);
+        q.open = !full;
+        drop(queues);
+        self.incomplete.lock().unwrap().insert(id, result.clone());
+        Ok(Appended {
+            result,
+            index,
+            wake_sender: true,
+            batch_closed: false,
+        })
+    }
+
+    /// The size to reserve for a new batch holding a record of `size` bytes.
+    pub(crate) fn reservation_for(&self, size: usize) -> usize {
+        self.batch_size.max(size + RECORD_BATCH_OVERHEAD)
+    }
+
+    /// Takes every batch that is ready to send (closed, older than `linger`,
+    /// or everything while flushing/closing) for which `accept(tp)` agrees,
+    /// oldest first per partition. Also returns the earliest time an open
+    /// batch becomes ready (for the sender's wait), and calls `closed(tp)` for
+    /// every open batch this closes (sticky partitioner).
+    pub(crate) fn drain(
+        &self,
+        now: Instant,
+        linger: Duration,
+        force: bool,
+        mut accept: impl FnMut(&TopicPartition) -> bool,
+        mut closed: impl FnMut(&TopicPartition),
+    ) -> (Vec<ProducerBatch>, Option<Instant>) {
+        let force = force || self.flushing.load(Ordering::SeqCst) > 0;
+        let mut out = Vec::new();
+        let mut next_ready: Option<Instant> = None;
+        let mut queues = self.queues.lock().unwrap();
+        for (tp, q) in queues.iter_mut() {
+            if q.batches.is_empty() {
+                continue;
+            }
+            if q.open {
+                let b = q.batches.back().expect("open batch");
+                let due = b.created + linger;
+                if force || due <= now {
+                    q.open = false;
+                    closed(tp);
+                } else if q.batches.len() == 1 {
+                    next_ready = Some(next_ready.map_or(due, |n| n.min(due)));
+                }
+            }
+            let sendable = if q.open {
+                q.batches.len() - 1
+            } else {
+                q.batches.len()
+            };
+            if sendable == 0 || !accept(tp) {
+                continue;
+            }
+            // One batch per partition per request, as Kafka expects.
+            out.push(q.batches.pop_front().expect("batch"));
+            if q.batches.len() > usize::from(q.open) {
+                // More closed batches wait: come back at once.
+                next_ready = Some(now);
+            }
+        }
+        (out, next_ready)
+    }
+
+    /// Removes every queued batch whose delivery timeout has passed.
+    pub(crate) fn expire(&self, now: Instant, delivery_timeout: Duration) -> Vec<ProducerBatch> {
+        let mut out = Vec::new();
+        let mut queues = self.queues.lock().unwrap();
+        for q in queues.values_mut() {
+            while let Some(b) = q.batches.front() {
+                if now.duration_since(b.created) < delivery_timeout {
+                    break;
+                }
+                if q.batches.len() == 1 {
+                    q.open = false;
+                }
+                out.push(q.batches.pop_front().expect("batch"));
+            }
+        }
+        out
+    }
+
+    /// Removes every queued batch (on close).
+    pub(crate) fn take_all(&self) -> Vec<ProducerBatch> {
+        let mut queues = self.queues.lock().unwrap();
+        let mut out = Vec::new();
+        for q in queues.values_mut() {
+            q.open = false;
+            out.extend(q.batches.drain(..));
+        }
+        out
+    }
+
+    /// Earliest creation time of a queued batch (for delivery timeouts).
+    pub(crate) fn oldest(&self) -> Option<Instant> {
+        let queues = self.queues.lock().unwrap();
+        queues
+            .values()
+            .filter_map(|q| q.batches.front().map(|b| b.created))
+            .min()
+    }
+
+    /// True when nothing is queued.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queues
+            .lock()
+            .unwrap()
+            .values()
+            .all(|q| q.batches.is_empty())
+    }
+
+    /// Marks a batch complete: frees its memory and removes it from the
+    /// flush registry.
+    pub(crate) fn completed(&self, id: u64, reserved: usize, buffer: Option<Vec<u8>>) {
+        self.incomplete.lock().unwrap().remove(&id);
+        if let Some(mut b) = buffer {
+            if b.capacity() >= self.batch_size && b.capacity() <= 2 * self.batch_size {
+                b.clear();
+                let mut free = self.free_buffers.lock().unwrap();
+                if free.len() < 64 {
+                    free.push(b);
+                }
+            }
+        }
+        self.memory.release(reserved);
+    }
+
+    /// Results of every batch not yet complete (what a flush waits for).
+    pub(crate) fn incomplete(&self) -> Vec<Arc<BatchResult>> {
+        self.incomplete.lock().unwrap().values().cloned().collect()
+    }
+}
+
+fn append_to(
+    batch: &mut ProducerBatch,
+    timestamp: i64,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: &[(&str, Option<&[u8]>)],
+    size: usize,
+    callback: &mut Option<DeliveryCallback>,
+) -> Result<i32> {
+    let index = batch
+        .builder
+        .append_with_headers(timestamp, key, value, headers.iter().copied())
+        .map_err(|e| Error::InvalidArgument(format!("cannot encode record: {e}")))?;
+    batch.record_count += 1;
+    // The real encoded size; `size` (an upper bound) only decided the fit.
+    let _ = size;
+    batch.size = batch.builder.estimated_size();
+    if let Some(cb) = callback.take() {
+        batch.callbacks.push((index, timestamp, cb));
+    }
+    Ok(index)
+}

@@ -1,0 +1,666 @@
+//! The producer: record → partitioner → per-partition batch → one background
+//! sender thread → partition leader → [`RecordMetadata`] or an error.
+//!
+//! ```no_run
+//! use kafka_blocking::producer::{Producer, ProducerRecord};
+//! use kafka_blocking::ProducerConfig;
+//!
+//! let producer = Producer::new(ProducerConfig::new().bootstrap_servers("localhost:9092"))?;
+//! let handle = producer.send(ProducerRecord::new("science", b"Hello world"))?;
+//! let md = handle.wait()?;
+//! println!("written to {}-{} at offset {}", md.topic, md.partition, md.offset);
+//! producer.close(None)?;
+//! # Ok::<(), kafka_blocking::Error>(())
+//! ```
+//!
+//! Ordering and retries (the rules, written next to the code that keeps
+//! them, in `sender.rs`): records of one partition are delivered in `send`
+//! order. Retriable errors are retried after `retry.backoff.ms` with a metadata
+//! refresh until `delivery.timeout.ms` has passed since the batch was created.
+//! With idempotence (the default), sequence numbers let the broker drop
+//! duplicates from retries, and a partition with a batch waiting for retry
+//! sends nothing else until that batch is back in flight alone, so order
+//! survives retries even with several requests in flight.
+
+pub mod accumulator;
+pub mod partitioner;
+mod sender;
+pub mod serializer;
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub use partitioner::{
+    DefaultPartitioner, Partitioner, RoundRobinPartitioner, murmur2, partition_for_key,
+};
+pub use serializer::{BytesSerializer, IntegerSerializer, Serializer, StringSerializer};
+
+use crate::cluster::{Cluster, ClusterSettings, PartitionMetadata};
+use crate::config::{ProducerConfig, Resolved};
+use crate::error::{Error, Result};
+use crate::protocol::compression::Compression;
+use accumulator::{Accumulator, TryAppend, record_size_upper_bound};
+use sender::{Event, Sender};
+
+/// A topic and partition.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    /// Topic name.
+    pub topic: Arc<str>,
+    /// Partition index.
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    /// A topic-partition.
+    pub fn new(topic: &str, partition: i32) -> TopicPartition {
+        TopicPartition {
+            topic: Arc::from(topic),
+            partition,
+        }
+    }
+}
+
+impl fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// A record to send. Borrowed: its bytes are copied into the partition's
+/// batch inside `send`, so nothing is allocated per record for them.
+#[derive(Clone, Debug, Default)]
+pub struct ProducerRecord<'a> {
+    /// Topic to write to.
+    pub topic: &'a str,
+    /// Explicit partition (wins over the partitioner).
+    pub partition: Option<i32>,
+    /// Key (`None` = null key: the sticky partitioner chooses).
+    pub key: Option<&'a [u8]>,
+    /// Value (`None` = null value: a tombstone on compacted topics).
+    pub value: Option<&'a [u8]>,
+    /// Headers (key, optional value), in order.
+    pub headers: Vec<(&'a str, Option<&'a [u8]>)>,
+    /// CreateTime in milliseconds since the epoch (`None` = now).
+    pub timestamp: Option<i64>,
+}
+
+impl<'a> ProducerRecord<'a> {
+    /// A record with a value and no key.
+    pub fn new(topic: &'a str, value: &'a [u8]) -> ProducerRecord<'a> {
+        ProducerRecord {
+            topic,
+            value: Some(value),
+            ..Default::default()
+        }
+    }
+
+    /// A record with a null value (a tombstone).
+    pub fn tombstone(topic: &'a str, key: &'a [u8]) -> ProducerRecord<'a> {
+        ProducerRecord {
+            topic,
+            key: Some(key),
+            ..Default::default()
+        }
+    }
+
+    /// Sets the key.
+    pub fn key(mut self, key: &'a [u8]) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// Sets an explicit partition.
+    pub fn partition(mut self, partition: i32) -> Self {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, key: &'a str, value: Option<&'a [u8]>) -> Self {
+        self.headers.push((key, value));
+        self
+    }
+
+    /// Sets the timestamp (milliseconds since the epoch).
+    pub fn timestamp(mut self, ms: i64) -> Self {
+        self.timestamp = Some(ms);
+        self
+    }
+}
+
+/// Where a record was written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordMetadata {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Offset in the partition (-1 with acks=0, where the broker does not say).
+    pub offset: i64,
+    /// The record's timestamp: its CreateTime, or the broker's LogAppendTime
+    /// when the topic uses `message.timestamp.type=LogAppendTime`.
+    pub timestamp: i64,
+}
+
+/// A callback run on the sender thread when a record is acknowledged or fails.
+/// Keep it short; it delays other deliveries.
+pub type DeliveryCallback = Box<dyn FnOnce(Result<RecordMetadata>) + Send + 'static>;
+
+/// What the broker said about a whole batch.
+#[derive(Clone, Debug)]
+pub(crate) struct BatchAck {
+    pub(crate) base_offset: i64,
+    pub(crate) log_append_time: Option<i64>,
+}
+
+/// The shared result slot of one batch: every record's handle points here
+/// (with its index), so no per-record allocation is needed.
+pub struct BatchResult {
+    id: u64,
+    tp: TopicPartition,
+    state: Mutex<Option<Result<BatchAck>>>,
+    done: Condvar,
+}
+
+impl fmt::Debug for BatchResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchResult").field("tp", &self.tp).finish()
+    }
+}
+
+impl BatchResult {
+    fn new(id: u64, tp: TopicPartition) -> BatchResult {
+        BatchResult {
+            id,
+            tp,
+            state: Mutex::new(None),
+            done: Condvar::new(),
+        }
+    }
+
+    pub(crate) fn complete(&self, result: Result<BatchAck>) {
+        let mut s = self.state.lock().unwrap();
+        if s.is_none() {
+            *s = Some(result);
+        }
+        drop(s);
+        self.done.notify_all();
+    }
+
+    fn metadata(&self, index: i32, timestamp: i64, r: &Result<BatchAck>) -> Result<RecordMetadata> {
+        match r {
+            Ok(ack) => Ok(RecordMetadata {
+                topic: self.tp.topic.to_string(),
+                partition: self.tp.partition,
+                offset: if ack.base_offset < 0 {
+                    -1
+                } else {
+                    ack.base_offset + index as i64
+                },
+                timestamp: ack.log_append_time.unwrap_or(timestamp),
+            }),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    fn wait_until(&self, deadline: Option<Instant>) -> bool {
+        let mut s = self.state.lock().unwrap();
+        while s.is_none() {
+            match deadline {
+                None => s = self.done.wait(s).unwrap(),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return false;
+                    }
+                    s = self.done.wait_timeout(s, d - now).unwrap().0;
+                }
+            }
+        }
+        true
+    }
+}
+
+/// The handle `send` returns: wait on it for the record's [`RecordMetadata`].
+#[must_use = "a send's outcome is only known through its handle (or use flush)"]
+#[derive(Debug, Clone)]
+pub struct DeliveryFuture {
+    result: Arc<BatchResult>,
+    index: i32,
+    timestamp: i64,
+}
+
+impl DeliveryFuture {
+    /// Blocks until the record is acknowledged or has failed.
+    pub fn wait(&self) -> Result<RecordMetadata> {
+        self.result.wait_until(None);
+        self.try_get().expect("completed")
+    }
+
+    /// Like [`DeliveryFuture::wait`] but gives up after `timeout` with
+    /// [`Error::Timeout`] (the record may still be delivered later).
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<RecordMetadata> {
+        if !self.result.wait_until(Some(Instant::now() + timeout)) {
+            return Err(Error::Timeout {
+                what: format!(
+                    "waiting for the acknowledgement of a record to {}",
+                    self.result.tp
+                ),
+                after: timeout,
+            });
+        }
+        self.try_get().expect("completed")
+    }
+
+    /// The outcome if known, without blocking.
+    pub fn try_get(&self) -> Option<Result<RecordMetadata>> {
+        let s = self.result.state.lock().unwrap();
+        s.as_ref()
+            .map(|r| self.result.metadata(self.index, self.timestamp, r))
+    }
+
+    /// True once the outcome is known.
+    pub fn is_done(&self) -> bool {
+        self.result.state.lock().unwrap().is_some()
+    }
+}
+
+/// A snapshot of producer counters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProducerMetrics {
+    /// Records acknowledged by the brokers.
+    pub records_sent: u64,
+    /// Records that failed.
+    pub records_failed: u64,
+    /// Batch retries.
+    pub retries: u64,
+    /// Bytes of record batches sent (after compression).
+    pub bytes_sent: u64,
+    /// Batches acknowledged.
+    pub batches_sent: u64,
+    /// Average acknowledged batch size in bytes.
+    pub average_batch_size: f64,
+    /// Average Produce request latency in milliseconds.
+    pub average_request_latency_ms: f64,
+    /// Produce requests completed.
+    pub requests: u64,
+    /// Bytes of buffer.memory in use.
+    pub buffer_in_use: usize,
+}
+
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) records_sent: AtomicU64,
+    pub(crate) records_failed: AtomicU64,
+    pub(crate) retries: AtomicU64,
+    pub(crate) bytes_sent: AtomicU64,
+    pub(crate) batches_sent: AtomicU64,
+    pub(crate) requests: AtomicU64,
+    pub(crate) request_latency_us: AtomicU64,
+}
+
+/// Typed settings of a producer.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) acks: i16,
+    pub(crate) retries: u32,
+    pub(crate) delivery_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) linger: Duration,
+    pub(crate) batch_size: usize,
+    pub(crate) buffer_memory: usize,
+    pub(crate) max_block: Duration,
+    pub(crate) max_request_size: usize,
+    pub(crate) compression: Compression,
+    pub(crate) idempotence: bool,
+    pub(crate) max_in_flight: usize,
+    pub(crate) retry_backoff: Duration,
+    pub(crate) retry_backoff_max: Duration,
+}
+
+impl Settings {
+    fn from_config(c: &Resolved) -> Result<Settings> {
+        let compression: Compression = c.str("compression.type").parse().map_err(|e| {
+            Error::config(
+                "compression.type",
+                c.str("compression.type"),
+                format!("{e}"),
+            )
+        })?;
+        let s = Settings {
+            acks: match c.str("acks") {
+                "0" => 0,
+                "1" => 1,
+                _ => -1,
+            },
+            retries: c.int("retries").min(u32::MAX as i64) as u32,
+            delivery_timeout: c.millis("delivery.timeout.ms"),
+            request_timeout: c.millis("request.timeout.ms"),
+            linger: c.millis("linger.ms"),
+            batch_size: c.int("batch.size") as usize,
+            buffer_memory: c.int("buffer.memory") as usize,
+            max_block: c.millis("max.block.ms"),
+            max_request_size: c.int("max.request.size") as usize,
+            compression,
+            idempotence: c.bool("enable.idempotence"),
+            max_in_flight: c.int("max.in.flight.requests.per.connection") as usize,
+            retry_backoff: c.millis("retry.backoff.ms"),
+            retry_backoff_max: c.millis("retry.backoff.max.ms"),
+        };
+        if s.delivery_timeout < s.linger + s.request_timeout {
+            return Err(Error::config(
+                "delivery.timeout.ms",
+                c.str("delivery.timeout.ms"),
+                format!(
+                    "must be at least linger.ms + request.timeout.ms ({} ms)",
+                    (s.linger + s.request_timeout).as_millis()
+                ),
+            ));
+        }
+        Ok(s)
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) cluster: Arc<Cluster>,
+    pub(crate) settings: Settings,
+    pub(crate) accumulator: Accumulator,
+    pub(crate) partitioner: Box<dyn Partitioner>,
+    pub(crate) counters: Counters,
+    pub(crate) closed: AtomicBool,
+    events: Mutex<mpsc::Sender<Event>>,
+}
+
+impl Shared {
+    pub(crate) fn wake(&self, e: Event) {
+        let _ = self.events.lock().unwrap().send(e);
+    }
+}
+
+/// A Kafka producer. `Send + Sync`: share it between threads (e.g. in an `Arc`).
+pub struct Producer {
+    shared: Arc<Shared>,
+    sender: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl fmt::Debug for Producer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Producer")
+            .field("settings", &self.shared.settings)
+            .finish()
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+impl Producer {
+    /// Builds a producer with the default partitioner (murmur2 for keys,
+    /// sticky otherwise; `partitioner.class=round_robin` picks round-robin).
+    pub fn new(config: ProducerConfig) -> Result<Producer> {
+        let resolved = config.resolve()?;
+        let partitioner: Box<dyn Partitioner> = match resolved.str("partitioner.class") {
+            "round_robin" | "roundrobin" => Box::new(RoundRobinPartitioner::default()),
+            _ => Box::new(DefaultPartitioner::new(
+                resolved.bool("partitioner.ignore.keys"),
+            )),
+        };
+        Self::build(resolved, partitioner)
+    }
+
+    /// Builds a producer with a custom partitioner.
+    pub fn with_partitioner(
+        config: ProducerConfig,
+        partitioner: impl Partitioner + 'static,
+    ) -> Result<Producer> {
+        Self::build(config.resolve()?, Box::new(partitioner))
+    }
+
+    fn build(resolved: Resolved, partitioner: Box<dyn Partitioner>) -> Result<Producer> {
+        if resolved.opt_str("transactional.id").is_some() {
+            return Err(Error::config(
+                "transactional.id",
+                resolved.str("transactional.id"),
+                "transactions are not supported yet; leave transactional.id unset",
+            ));
+        }
+        let settings = Settings::from_config(&resolved)?;
+        let cluster_settings = ClusterSettings::from_config(&resolved)?;
+        let cluster = Arc::new(Cluster::new(cluster_settings));
+        let (tx, rx) = mpsc::channel();
+        let shared = Arc::new(Shared {
+            accumulator: Accumulator::new(settings.batch_size, settings.buffer_memory),
+            cluster,
+            settings,
+            partitioner,
+            counters: Counters::default(),
+            closed: AtomicBool::new(false),
+            events: Mutex::new(tx.clone()),
+        });
+        let sender = Sender::new(shared.clone(), rx, tx);
+        let handle = std::thread::Builder::new()
+            .name("kafka-producer-sender".into())
+            .spawn(move || sender.run())
+            .map_err(|e| Error::Io {
+                broker: "-".into(),
+                source: e,
+            })?;
+        Ok(Producer {
+            shared,
+            sender: Mutex::new(Some(handle)),
+        })
+    }
+
+    /// Sends a record: returns once it is in its partition's batch (blocking
+    /// only for first metadata of a topic, or for buffer space, both at most
+    /// `max.block.ms`). Wait on the handle for the outcome.
+    pub fn send(&self, record: ProducerRecord<'_>) -> Result<DeliveryFuture> {
+        self.send_inner(&record, None)
+    }
+
+    /// Sends a record and calls `callback` (on the sender thread) with its outcome.
+    pub fn send_with_callback(
+        &self,
+        record: ProducerRecord<'_>,
+        callback: impl FnOnce(Result<RecordMetadata>) + Send + 'static,
+    ) -> Result<()> {
+        self.send_inner(&record, Some(Box::new(callback)))
+            .map(|_| ())
+    }
+
+    /// Serializes `key` and `value` with the given serializers and sends them.
+    pub fn send_serialized<K: ?Sized, V: ?Sized>(
+        &self,
+        topic: &str,
+        key: Option<&K>,
+        value: Option<&V>,
+        key_serializer: &impl Serializer<K>,
+        value_serializer: &impl Serializer<V>,
+    ) -> Result<DeliveryFuture> {
+        let k = key.and_then(|k| key_serializer.serialize(topic, k));
+        let v = value.and_then(|v| value_serializer.serialize(topic, v));
+        self.send(ProducerRecord {
+            topic,
+            key: k.as_deref(),
+            value: v.as_deref(),
+            ..Default::default()
+        })
+    }
+
+    fn send_inner(
+        &self,
+        record: &ProducerRecord<'_>,
+        mut callback: Option<DeliveryCallback>,
+    ) -> Result<DeliveryFuture> {
+        if self.shared.closed.load(Ordering::SeqCst) {
+            return Err(Error::Closed("producer".into()));
+        }
+        let s = &self.shared.settings;
+        let size = record_size_upper_bound(record.key, record.value, &record.headers);
+        if size + crate::protocol::records::RECORD_BATCH_OVERHEAD > s.max_request_size {
+            let err = Error::kafka(
+                crate::KafkaCode::MessageTooLarge,
+                format!(
+                    "record for topic {} is {size} bytes, more than max.request.size ({}); raise max.request.size (and the broker's message.max.bytes) or send smaller records",
+                    record.topic, s.max_request_size
+                ),
+            );
+            return Err(err);
+        }
+        let partitions = self.partition_count(record.topic)?;
+        let partition = match record.partition {
+            Some(p) if p < 0 || p as usize >= partitions => {
+                return Err(Error::InvalidArgument(format!(
+                    "partition {p} does not exist: topic {} has {partitions} partitions",
+                    record.topic
+                )));
+            }
+            Some(p) => p,
+            None => self
+                .shared
+                .partitioner
+                .partition(record.topic, record.key, partitions),
+        };
+        let tp = TopicPartition::new(record.topic, partition);
+        let timestamp = record.timestamp.unwrap_or_else(now_ms);
+        let acc = &self.shared.accumulator;
+        let appended = match acc.try_append(
+            &tp,
+            timestamp,
+            record.key,
+            record.value,
+            &record.headers,
+            size,
+            &mut callback,
+        )? {
+            TryAppend::Done(a) => a,
+            TryAppend::NeedBatch { batch_closed } => {
+                if batch_closed {
+                    self.shared
+                        .partitioner
+                        .on_new_batch(record.topic, partition, partitions);
+                }
+                let reserve = acc.reservation_for(size);
+                acc.memory.reserve(reserve, s.max_block)?;
+                acc.append_new_batch(
+                    &tp,
+                    timestamp,
+                    record.key,
+                    record.value,
+                    &record.headers,
+                    size,
+                    reserve,
+                    &mut callback,
+                )?
+            }
+        };
+        if appended.wake_sender || appended.batch_closed {
+            self.shared.wake(Event::Wakeup);
+        }
+        Ok(DeliveryFuture {
+            result: appended.result,
+            index: appended.index,
+            timestamp,
+        })
+    }
+
+    fn partition_count(&self, topic: &str) -> Result<usize> {
+        if let Some(n) = self.shared.cluster.metadata().partition_count(topic) {
+            return Ok(n);
+        }
+        let deadline = Instant::now() + self.shared.settings.max_block;
+        match self.shared.cluster.wait_for_topic(topic, deadline) {
+            Ok(t) => Ok(t.partitions.len()),
+            Err(Error::Timeout { .. }) => Err(Error::Timeout {
+                what: format!(
+                    "topic {topic} not present in metadata (max.block.ms); does it exist?"
+                ),
+                after: self.shared.settings.max_block,
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Partitions of `topic` (waiting up to `max.block.ms` for metadata).
+    pub fn partitions_for(&self, topic: &str) -> Result<Vec<PartitionMetadata>> {
+        let deadline = Instant::now() + self.shared.settings.max_block;
+        Ok(self
+            .shared
+            .cluster
+            .wait_for_topic(topic, deadline)?
+            .partitions)
+    }
+
+    /// Sends every buffered record now (ignoring linger.ms) and waits until
+    /// every record sent before this call is acknowledged or failed.
+    pub fn flush(&self) -> Result<()> {
+        let acc = &self.shared.accumulator;
+        let pending = acc.incomplete();
+        acc.flushing.fetch_add(1, Ordering::SeqCst);
+        self.shared.wake(Event::Wakeup);
+        for r in &pending {
+            r.wait_until(None);
+        }
+        acc.flushing.fetch_sub(1, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Flushes, then stops the sender thread and closes every connection.
+    /// Records still unacknowledged after `timeout` (None = no limit) fail
+    /// with a "producer closed" error. Returns the number of records that
+    /// failed that way as an error, else Ok.
+    pub fn close(&self, timeout: Option<Duration>) -> Result<()> {
+        let handle = self.sender.lock().unwrap().take();
+        let Some(handle) = handle else {
+            return Ok(());
+        };
+        self.shared.closed.store(true, Ordering::SeqCst);
+        let deadline = timeout.map(|t| Instant::now() + t);
+        self.shared.wake(Event::Close(deadline));
+        let _ = handle.join();
+        self.shared.cluster.close();
+        Ok(())
+    }
+
+    /// A snapshot of the producer's counters.
+    pub fn metrics(&self) -> ProducerMetrics {
+        let c = &self.shared.counters;
+        let batches = c.batches_sent.load(Ordering::Relaxed);
+        let bytes = c.bytes_sent.load(Ordering::Relaxed);
+        let requests = c.requests.load(Ordering::Relaxed);
+        ProducerMetrics {
+            records_sent: c.records_sent.load(Ordering::Relaxed),
+            records_failed: c.records_failed.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+            bytes_sent: bytes,
+            batches_sent: batches,
+            average_batch_size: if batches == 0 {
+                0.0
+            } else {
+                bytes as f64 / batches as f64
+            },
+            average_request_latency_ms: if requests == 0 {
+                0.0
+            } else {
+                c.request_latency_us.load(Ordering::Relaxed) as f64 / requests as f64 / 1000.0
+            },
+            requests,
+            buffer_in_use: self.shared.accumulator.memory.used(),
+        }
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        let _ = self.close(None);
+    }
+}

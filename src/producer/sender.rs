@@ -1,0 +1,819 @@
+//! The sender thread: drains ready batches to partition leaders and resolves
+//! their outcomes. All producer state beyond the accumulator lives here, on
+//! one thread, without locks.
+//!
+//! Rules kept here:
+//! - **One input.** Everything arrives on one channel: "a batch may be
+//!   ready" from `send`, close, and Produce responses from the connections'
+//!   reader threads. The thread waits on it with a timeout equal to the next
+//!   deadline (linger, retry backoff, delivery timeout, close), so it never
+//!   spins: with every broker down it wakes once per `retry.backoff.ms`.
+//! - **One Produce request per broker per round**, holding at most one batch
+//!   per partition, up to `max.request.size`, while fewer than
+//!   `max.in.flight.requests.per.connection` requests are outstanding there.
+//! - **Retries.** A retriable failure (network error, request timeout,
+//!   NOT_LEADER_OR_FOLLOWER, NOT_ENOUGH_REPLICAS, ...) puts the batch in its
+//!   partition's retry queue for `retry.backoff.ms` (doubling up to
+//!   `retry.backoff.max.ms`) and marks metadata stale. It is retried while
+//!   attempts ≤ `retries` and `delivery.timeout.ms` since the batch was created
+//!   has not passed; then the batch fails with the last error. Non-retriable
+//!   errors fail the batch at once, with the Kafka error name.
+//! - **Order.** A partition with batches in its retry queue sends nothing
+//!   newer until they are sent; with idempotence a retried batch is sent only
+//!   when nothing else of its partition is in flight, so it cannot be
+//!   overtaken. Retry queues are kept sorted by sequence number.
+//! - **Idempotence.** The producer id comes from InitProducerId before the
+//!   first batch; each partition's batches take consecutive sequence numbers
+//!   when first sent, and keep them across retries, so the broker discards
+//!   duplicates (DUPLICATE_SEQUENCE_NUMBER counts as success). On
+//!   UNKNOWN_PRODUCER_ID or an OUT_OF_ORDER_SEQUENCE_NUMBER not explained by an
+//!   earlier batch awaiting retry, sending stops until nothing is in flight,
+//!   a new producer id is fetched, and sequences restart at 0 (unacknowledged
+//!   batches are renumbered in order).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, atomic::Ordering};
+use std::time::{Duration, Instant};
+
+use super::accumulator::ProducerBatch;
+use super::{BatchAck, BatchResult, DeliveryCallback, Shared, TopicPartition};
+use crate::cluster::is_routing_error;
+use crate::error::{Error, Result};
+use crate::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use crate::protocol::messages::{InitProducerIdRequest, ProduceRequest, ProduceResponse};
+use crate::protocol::records::{ProducerState, rewrite_producer_state};
+use crate::protocol::{Bytes, KafkaCode};
+
+pub(crate) enum Event {
+    /// A batch may be ready (or a flush started).
+    Wakeup,
+    /// Close: flush until the deadline (None = no limit), then stop.
+    Close(Option<Instant>),
+    /// A Produce response (or the failure of the request).
+    Response {
+        id: u64,
+        result: Result<ProduceResponse>,
+    },
+}
+
+/// A batch that has left the accumulator: its bytes are final (up to the
+/// producer id/epoch/sequence, rewritten on renumbering).
+struct SentBatch {
+    tp: TopicPartition,
+    bytes: Bytes,
+    record_count: i32,
+    created: Instant,
+    result: Arc<BatchResult>,
+    callbacks: Vec<(i32, i64, DeliveryCallback)>,
+    reserved: usize,
+    attempts: u32,
+    base_sequence: Option<i32>,
+    retry_at: Option<Instant>,
+    last_error: Option<Error>,
+}
+
+struct InFlightRequest {
+    node: i32,
+    batches: Vec<SentBatch>,
+    sent_at: Instant,
+}
+
+pub(crate) struct Sender {
+    shared: Arc<Shared>,
+    rx: Receiver<Event>,
+    tx: mpsc::Sender<Event>,
+    in_flight: HashMap<u64, InFlightRequest>,
+    in_flight_per_node: HashMap<i32, usize>,
+    in_flight_per_partition: HashMap<TopicPartition, usize>,
+    retries: BTreeMap<TopicPartition, VecDeque<SentBatch>>,
+    next_id: u64,
+    producer: Option<(i64, i16)>,
+    next_init_attempt: Instant,
+    sequences: HashMap<TopicPartition, i32>,
+    needs_reset: bool,
+    closing: Option<Option<Instant>>,
+}
+
+impl Sender {
+    pub(crate) fn new(shared: Arc<Shared>, rx: Receiver<Event>, tx: mpsc::Sender<Event>) -> Sender {
+        Sender {
+            shared,
+            rx,
+            tx,
+            in_flight: HashMap::new(),
+            in_flight_per_node: HashMap::new(),
+            in_flight_per_partition: HashMap::new(),
+            retries: BTreeMap::new(),
+            next_id: 1,
+            producer: None,
+            next_init_attempt: Instant::now(),
+            sequences: HashMap::new(),
+            needs_reset: false,
+            closing: None,
+        }
+    }
+
+    pub(crate) fn run(mut self) {
+        loop {
+            let now = Instant::now();
+            if let Some(Some(deadline)) = self.closing {
+                if now >= deadline {
+                    self.abort_all(
+                        "the producer was closed before these records were acknowledged",
+                    );
+                    return;
+                }
+            }
+            self.expire(now);
+            self.maybe_init_producer(now);
+            if let Err(e) = self.shared.cluster.maybe_refresh() {
+                log::debug!("producer metadata refresh failed: {e}");
+            }
+            let next = self.send_ready(now);
+            if self.closing.is_some()
+                && self.in_flight.is_empty()
+                && self.retries.is_empty()
+                && self.shared.accumulator.is_empty()
+            {
+                return;
+            }
+            let wait = self.next_wait(now, next);
+            match self.rx.recv_timeout(wait) {
+                Ok(e) => self.handle(e),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            while let Ok(e) = self.rx.try_recv() {
+                self.handle(e);
+            }
+        }
+    }
+
+    fn handle(&mut self, e: Event) {
+        match e {
+            Event::Wakeup => {}
+            Event::Close(deadline) => self.closing = Some(deadline),
+            Event::Response { id, result } => self.on_response(id, result),
+        }
+    }
+
+    fn idempotent(&self) -> bool {
+        self.shared.settings.idempotence
+    }
+
+    fn next_wait(&self, now: Instant, next_ready: Option<Instant>) -> Duration {
+        let s = &self.shared.settings;
+        let mut until = now + Duration::from_secs(1);
+        let mut consider = |t: Instant| {
+            if t < until {
+                until = t;
+            }
+        };
+        if let Some(t) = next_ready {
+            consider(t);
+        }
+        for q in self.retries.values() {
+            if let Some(b) = q.front() {
+                consider(
+                    b.retry_at
+                        .unwrap_or(now)
+                        .max(now + Duration::from_millis(1)),
+                );
+            }
+        }
+        if let Some(oldest) = self.shared.accumulator.oldest() {
+            consider(oldest + s.delivery_timeout);
+            // Batches may be waiting for a leader or a connection.
+            consider(now + s.retry_backoff.max(Duration::from_millis(5)));
+        }
+        if self.idempotent() && (self.producer.is_none() || self.needs_reset) {
+            consider(self.next_init_attempt.max(now + Duration::from_millis(1)));
+        }
+        if let Some(Some(d)) = self.closing {
+            consider(d);
+        }
+        until.saturating_duration_since(now)
+    }
+
+    /// Fails batches whose delivery timeout passed while queued.
+    fn expire(&mut self, now: Instant) {
+        let timeout = self.shared.settings.delivery_timeout;
+        for b in self.shared.accumulator.expire(now, timeout) {
+            let err = delivery_timeout_error(
+                &b.tp,
+                b.record_count,
+                now.duration_since(b.created),
+                timeout,
+                None,
+            );
+            self.fail_unsent(b, err);
+        }
+        let mut expired = Vec::new();
+        for q in self.retries.values_mut() {
+            while q
+                .front()
+                .is_some_and(|b| now.duration_since(b.created) >= timeout)
+            {
+                expired.push(q.pop_front().expect("batch"));
+            }
+        }
+        self.retries.retain(|_, q| !q.is_empty());
+        for b in expired {
+            let err = delivery_timeout_error(
+                &b.tp,
+                b.record_count,
+                now.duration_since(b.created),
+                timeout,
+                b.last_error.as_ref(),
+            );
+            self.finish(b, Err(err));
+        }
+    }
+
+    fn maybe_init_producer(&mut self, now: Instant) {
+        if !self.idempotent() || now < self.next_init_attempt {
+            return;
+        }
+        let needed = self.producer.is_none() || (self.needs_reset && self.in_flight.is_empty());
+        if !needed
+            || (self.shared.accumulator.is_empty()
+                && self.retries.is_empty()
+                && self.producer.is_some())
+        {
+            return;
+        }
+        let req = InitProducerIdRequest {
+            transactional_id: None,
+            transaction_timeout_ms: i32::MAX,
+            producer_id: -1,
+            producer_epoch: -1,
+            ..Default::default()
+        };
+        let deadline = now + self.shared.settings.request_timeout;
+        let result =
+            self.shared.cluster.request_any(&req, deadline).and_then(
+                |r| match KafkaCode::from_code(r.error_code) {
+                    None => Ok((r.producer_id, r.producer_epoch)),
+                    Some(code) => Err(Error::kafka(code, "InitProducerId (idempotent producer)")),
+                },
+            );
+        match result {
+            Ok(p) => {
+                log::debug!("producer id {} epoch {}", p.0, p.1);
+                self.producer = Some(p);
+                if self.needs_reset {
+                    self.needs_reset = false;
+                    self.sequences.clear();
+                    for q in self.retries.values_mut() {
+                        for b in q.iter_mut() {
+                            b.base_sequence = None;
+                        }
+                    }
+                }
+            }
+            Err(e) => {
+                log::warn!("InitProducerId failed: {e}; retrying");
+                self.next_init_attempt = Instant::now() + self.shared.settings.retry_backoff;
+            }
+        }
+    }
+
+    /// Drains what is ready and sends it. Returns when an open batch becomes
+    /// ready next.
+    fn send_ready(&mut self, now: Instant) -> Option<Instant> {
+        if self.idempotent() && (self.producer.is_none() || self.needs_reset) {
+            return None;
+        }
+        let md = self.shared.cluster.metadata();
+        let max_in_flight = self.shared.settings.max_in_flight;
+        let mut per_node: BTreeMap<i32, Vec<SentBatch>> = BTreeMap::new();
+        let mut planned: HashMap<i32, usize> = HashMap::new();
+        let leader_of = |tp: &TopicPartition| md.leader(&tp.topic, tp.partition).map(|b| b.node_id);
+        let pool = self.shared.cluster.pool();
+        let node_ok =
+            |node: i32, planned: &mut HashMap<i32, usize>, in_flight: &HashMap<i32, usize>| {
+                let busy = in_flight.get(&node).copied().unwrap_or(0);
+                let p = planned.entry(node).or_insert(0);
+                if *p == 0 && busy < max_in_flight && !pool.is_backing_off(node) {
+                    *p = 1;
+                }
+                *p == 1
+            };
+        let mut missing_leader = false;
+
+        // Retries first, in sequence order per partition.
+        let tps: Vec<TopicPartition> = self.retries.keys().cloned().collect();
+        for tp in tps {
+            let q = self.retries.get_mut(&tp).expect("queue");
+            let ready = q
+                .front()
+                .is_some_and(|b| b.retry_at.is_none_or(|t| t <= now));
+            if !ready {
+                continue;
+            }
+            if self.shared.settings.idempotence
+                && self.in_flight_per_partition.get(&tp).copied().unwrap_or(0) > 0
+            {
+                continue;
+            }
+            let Some(node) = leader_of(&tp) else {
+                missing_leader = true;
+                continue;
+            };
+            if !node_ok(node, &mut planned, &self.in_flight_per_node) {
+                continue;
+            }
+            let b = q.pop_front().expect("batch");
+            if q.is_empty() {
+                self.retries.remove(&tp);
+            }
+            per_node.entry(node).or_default().push(b);
+        }
+
+        // Then fresh batches of partitions with nothing waiting for retry.
+        let retries = &self.retries;
+        let in_flight_per_node = &self.in_flight_per_node;
+        let partitioner = &self.shared.partitioner;
+        let mut chosen_nodes: HashMap<TopicPartition, i32> = HashMap::new();
+        let (fresh, next_ready) = self.shared.accumulator.drain(
+            now,
+            self.shared.settings.linger,
+            self.closing.is_some(),
+            |tp| {
+                if retries.contains_key(tp) {
+                    return false;
+                }
+                match leader_of(tp) {
+                    Some(node) if node_ok(node, &mut planned, in_flight_per_node) => {
+                        chosen_nodes.insert(tp.clone(), node);
+                        true
+                    }
+                    Some(_) => false,
+                    None => {
+                        missing_leader = true;
+                        false
+                    }
+                }
+            },
+            |tp| {
+                let n = md.partition_count(&tp.topic).unwrap_or(1);
+                partitioner.on_new_batch(&tp.topic, tp.partition, n);
+            },
+        );
+        if missing_leader {
+            self.shared.cluster.request_refresh();
+        }
+        for b in fresh {
+            let node = chosen_nodes[&b.tp];
+            match self.seal(b) {
+                Ok(sb) => per_node.entry(node).or_default().push(sb),
+                Err((b, e)) => self.fail_unsent(b, e),
+            }
+        }
+        for (node, batches) in per_node {
+            self.send_to(node, batches);
+        }
+        next_ready
+    }
+
+    /// Finishes a batch's bytes: producer id, epoch and sequence; compression.
+    fn seal(&mut self, b: ProducerBatch) -> std::result::Result<SentBatch, (ProducerBatch, Error)> {
+        let (state, seq) = self.producer_state(&b.tp, b.record_count);
+        let ProducerBatch {
+            tp,
+            builder,
+            record_count,
+            created,
+            result,
+            callbacks,
+            reserved,
+            ..
+        } = b;
+        match builder.finish(state, self.shared.settings.compression) {
+            Ok(bytes) => Ok(SentBatch {
+                tp,
+                bytes: Bytes::from(bytes),
+                record_count,
+                created,
+                result,
+                callbacks,
+                reserved,
+                attempts: 0,
+                base_sequence: seq,
+                retry_at: None,
+                last_error: None,
+            }),
+            Err(e) => {
+                let err = Error::InvalidArgument(format!("cannot encode a batch for {tp}: {e}"));
+                Err((
+                    ProducerBatch {
+                        tp,
+                        builder: crate::protocol::records::RecordBatchBuilder::new(),
+                        record_count,
+                        created,
+                        result,
+                        callbacks,
+                        reserved,
+                        size: 0,
+                    },
+                    err,
+                ))
+            }
+        }
+    }
+
+    /// The producer state for the next batch of `tp`, taking its sequence numbers.
+    fn producer_state(
+        &mut self,
+        tp: &TopicPartition,
+        records: i32,
+    ) -> (ProducerState, Option<i32>) {
+        match self.producer {
+            Some((pid, epoch)) if self.idempotent() => {
+                let seq = self.sequences.entry(tp.clone()).or_insert(0);
+                let base = *seq;
+                *seq = seq.wrapping_add(records) & i32::MAX;
+                (
+                    ProducerState {
+                        producer_id: pid,
+                        producer_epoch: epoch,
+                        base_sequence: base,
+                        transactional: false,
+                    },
+                    Some(base),
+                )
+            }
+            _ => (ProducerState::NONE, None),
+        }
+    }
+
+    fn send_to(&mut self, node: i32, mut batches: Vec<SentBatch>) {
+        // Retried batches renumbered after a producer reset need new sequences.
+        for b in batches.iter_mut() {
+            if self.idempotent() && b.base_sequence.is_none() {
+                let (state, seq) = self.producer_state(&b.tp, b.record_count);
+                let mut v = b.bytes.to_vec();
+                if rewrite_producer_state(&mut v, state).is_ok() {
+                    b.bytes = Bytes::from(v);
+                    b.base_sequence = seq;
+                }
+            }
+        }
+        let s = &self.shared.settings;
+        // Split by max.request.size (each request holds at least one batch).
+        let mut groups: Vec<Vec<SentBatch>> = Vec::new();
+        let mut size = 0;
+        for b in batches {
+            let len = b.bytes.len() + b.tp.topic.len() + 32;
+            if groups.is_empty()
+                || (size + len > s.max_request_size && !groups.last().expect("group").is_empty())
+            {
+                groups.push(Vec::new());
+                size = 0;
+            }
+            size += len;
+            groups.last_mut().expect("group").push(b);
+        }
+        for group in groups {
+            self.send_request(node, group);
+        }
+    }
+
+    fn send_request(&mut self, node: i32, batches: Vec<SentBatch>) {
+        let s = &self.shared.settings;
+        let mut topics: BTreeMap<&str, Vec<PartitionProduceData>> = BTreeMap::new();
+        for b in &batches {
+            topics
+                .entry(&b.tp.topic)
+                .or_default()
+                .push(PartitionProduceData {
+                    index: b.tp.partition,
+                    records: Some(b.bytes.clone()),
+                    ..Default::default()
+                });
+        }
+        let req = ProduceRequest {
+            transactional_id: None,
+            acks: s.acks,
+            timeout_ms: s.request_timeout.as_millis().min(i32::MAX as u128) as i32,
+            topic_data: topics
+                .into_iter()
+                .map(|(name, partition_data)| TopicProduceData {
+                    name: name.to_string(),
+                    partition_data,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let conn = match self.shared.cluster.connection(node) {
+            Ok(c) => c,
+            Err(e) => {
+                self.shared.cluster.request_refresh();
+                for b in batches {
+                    self.retry_or_fail(b, e.clone(), false);
+                }
+                return;
+            }
+        };
+        let version = match conn.version::<ProduceRequest>() {
+            Ok(v) => v,
+            Err(e) => {
+                for b in batches {
+                    self.finish(b, Err(e.clone()));
+                }
+                return;
+            }
+        };
+        if s.acks == 0 {
+            let res = conn.send_without_response(&req, version);
+            for b in batches {
+                match &res {
+                    Ok(()) => {
+                        self.shared
+                            .counters
+                            .bytes_sent
+                            .fetch_add(b.bytes.len() as u64, Ordering::Relaxed);
+                        self.finish(
+                            b,
+                            Ok(BatchAck {
+                                base_offset: -1,
+                                log_append_time: None,
+                            }),
+                        )
+                    }
+                    Err(e) => self.retry_or_fail(b, e.clone(), false),
+                }
+            }
+            return;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let tx = self.tx.clone();
+        let sent = conn.send(&req, version, move |result| {
+            let _ = tx.send(Event::Response { id, result });
+        });
+        for b in &batches {
+            *self
+                .in_flight_per_partition
+                .entry(b.tp.clone())
+                .or_insert(0) += 1;
+        }
+        *self.in_flight_per_node.entry(node).or_insert(0) += 1;
+        self.in_flight.insert(
+            id,
+            InFlightRequest {
+                node,
+                batches,
+                sent_at: Instant::now(),
+            },
+        );
+        if let Err(e) = sent {
+            // The callback was not queued; resolve the request here.
+            self.on_response(id, Err(e));
+        }
+    }
+
+    fn on_response(&mut self, id: u64, result: Result<ProduceResponse>) {
+        let Some(req) = self.in_flight.remove(&id) else {
+            return;
+        };
+        if let Some(n) = self.in_flight_per_node.get_mut(&req.node) {
+            *n = n.saturating_sub(1);
+        }
+        for b in &req.batches {
+            if let Some(n) = self.in_flight_per_partition.get_mut(&b.tp) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.in_flight_per_partition.remove(&b.tp);
+                }
+            }
+        }
+        let shared = self.shared.clone();
+        let c = &shared.counters;
+        c.requests.fetch_add(1, Ordering::Relaxed);
+        c.request_latency_us
+            .fetch_add(req.sent_at.elapsed().as_micros() as u64, Ordering::Relaxed);
+        let broker = self
+            .shared
+            .cluster
+            .metadata()
+            .brokers
+            .get(&req.node)
+            .map(|b| format!("{}:{} (id {})", b.host, b.port, b.node_id))
+            .unwrap_or_else(|| format!("node {}", req.node));
+        match result {
+            Err(e) => {
+                self.shared.cluster.request_refresh();
+                for b in req.batches {
+                    self.retry_or_fail(b, e.clone(), false);
+                }
+            }
+            Ok(resp) => {
+                for b in req.batches {
+                    let p = resp
+                        .responses
+                        .iter()
+                        .filter(|t| *t.name == *b.tp.topic)
+                        .flat_map(|t| t.partition_responses.iter())
+                        .find(|p| p.index == b.tp.partition);
+                    let Some(p) = p else {
+                        let e = Error::protocol(
+                            &broker,
+                            format!("Produce response has no result for {}", b.tp),
+                        );
+                        self.retry_or_fail(b, e, false);
+                        continue;
+                    };
+                    match KafkaCode::from_code(p.error_code) {
+                        None | Some(KafkaCode::DuplicateSequenceNumber) => {
+                            let ack = BatchAck {
+                                base_offset: p.base_offset,
+                                log_append_time: (p.log_append_time_ms >= 0)
+                                    .then_some(p.log_append_time_ms),
+                            };
+                            c.bytes_sent
+                                .fetch_add(b.bytes.len() as u64, Ordering::Relaxed);
+                            c.batches_sent.fetch_add(1, Ordering::Relaxed);
+                            self.finish(b, Ok(ack));
+                        }
+                        Some(code) => {
+                            let mut message = p.error_message.clone();
+                            if let Some(first) = p.record_errors.first() {
+                                let detail = format!(
+                                    "record {} of the batch: {}",
+                                    first.batch_index,
+                                    first
+                                        .batch_index_error_message
+                                        .as_deref()
+                                        .unwrap_or("rejected")
+                                );
+                                message = Some(
+                                    message.map_or(detail.clone(), |m| format!("{m}; {detail}")),
+                                );
+                            }
+                            let err = Error::Kafka {
+                                code,
+                                context: format!("Produce to {} on broker {broker}", b.tp),
+                                message,
+                            };
+                            if is_routing_error(code) {
+                                self.shared.cluster.request_refresh();
+                            }
+                            let sequence_problem = matches!(
+                                code,
+                                KafkaCode::OutOfOrderSequenceNumber | KafkaCode::UnknownProducerId
+                            );
+                            self.retry_or_fail(b, err, sequence_problem);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Retries a failed batch if the rules allow, else fails it.
+    fn retry_or_fail(&mut self, mut b: SentBatch, err: Error, sequence_problem: bool) {
+        let s = &self.shared.settings;
+        let now = Instant::now();
+        let mut retriable = err.is_retriable();
+        if sequence_problem && self.idempotent() {
+            // Out of order because an earlier batch of this partition failed
+            // and waits for retry: this one just goes back in line. Otherwise
+            // the broker lost our producer state: renumber with a new id.
+            let explained = self
+                .retries
+                .get(&b.tp)
+                .and_then(|q| q.front())
+                .and_then(|f| f.base_sequence)
+                .zip(b.base_sequence)
+                .is_some_and(|(first, mine)| first < mine);
+            if !explained {
+                self.needs_reset = true;
+            }
+            retriable = true;
+        }
+        let backoff = retry_backoff(s.retry_backoff, s.retry_backoff_max, b.attempts + 1);
+        let within_timeout = now + backoff < b.created + s.delivery_timeout;
+        if retriable && b.attempts < s.retries && within_timeout {
+            b.attempts += 1;
+            b.retry_at = Some(now + backoff);
+            log::debug!(
+                "retrying a batch for {} (attempt {}): {err}",
+                b.tp,
+                b.attempts
+            );
+            b.last_error = Some(err);
+            self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);
+            let q = self.retries.entry(b.tp.clone()).or_default();
+            let pos = match b.base_sequence {
+                Some(seq) => q
+                    .iter()
+                    .position(|o| o.base_sequence.is_some_and(|s2| s2 > seq))
+                    .unwrap_or(q.len()),
+                None => q.len(),
+            };
+            q.insert(pos, b);
+        } else {
+            let err = if retriable && !within_timeout {
+                delivery_timeout_error(
+                    &b.tp,
+                    b.record_count,
+                    now.duration_since(b.created),
+                    s.delivery_timeout,
+                    Some(&err),
+                )
+            } else {
+                err
+            };
+            self.finish(b, Err(err));
+        }
+    }
+
+    fn fail_unsent(&mut self, b: ProducerBatch, err: Error) {
+        self.shared
+            .counters
+            .records_failed
+            .fetch_add(b.record_count as u64, Ordering::Relaxed);
+        complete(&b.result, b.callbacks, Err(err));
+        self.shared
+            .accumulator
+            .completed(b.result.id, b.reserved, None);
+    }
+
+    fn finish(&mut self, b: SentBatch, result: Result<BatchAck>) {
+        let c = &self.shared.counters;
+        match &result {
+            Ok(_) => c
+                .records_sent
+                .fetch_add(b.record_count as u64, Ordering::Relaxed),
+            Err(_) => c
+                .records_failed
+                .fetch_add(b.record_count as u64, Ordering::Relaxed),
+        };
+        complete(&b.result, b.callbacks, result);
+        self.shared
+            .accumulator
+            .completed(b.result.id, b.reserved, None);
+    }
+
+    fn abort_all(&mut self, why: &str) {
+        let err = Error::Closed(format!("producer ({why})"));
+        for b in self.shared.accumulator.take_all() {
+            self.fail_unsent(b, err.clone());
+        }
+        let retries: Vec<SentBatch> = std::mem::take(&mut self.retries)
+            .into_values()
+            .flatten()
+            .collect();
+        for b in retries {
+            self.finish(b, Err(err.clone()));
+        }
+        let in_flight: Vec<SentBatch> = self
+            .in_flight
+            .drain()
+            .flat_map(|(_, r)| r.batches)
+            .collect();
+        for b in in_flight {
+            self.finish(b, Err(err.clone()));
+        }
+    }
+}
+
+fn complete(
+    result: &Arc<BatchResult>,
+    callbacks: Vec<(i32, i64, DeliveryCallback)>,
+    outcome: Result<BatchAck>,
+) {
+    for (index, ts, cb) in callbacks {
+        cb(result.metadata(index, ts, &outcome));
+    }
+    result.complete(outcome);
+}
+
+fn retry_backoff(initial: Duration, max: Duration, attempt: u32) -> Duration {
+    let exp = attempt.saturating_sub(1).min(16);
+    let d = initial.saturating_mul(1 << exp).min(max.max(initial));
+    crate::net::pool::jitter(d, 0.2)
+}
+
+fn delivery_timeout_error(
+    tp: &TopicPartition,
+    records: i32,
+    age: Duration,
+    timeout: Duration,
+    last: Option<&Error>,
+) -> Error {
+    let mut what = format!(
+        "expiring {records} record(s) for {tp}: {} ms has passed since batch creation (delivery.timeout.ms)",
+        age.as_millis()
+    );
+    if let Some(e) = last {
+        what.push_str(&format!("; last error: {e}"));
+    }
+    Error::Timeout {
+        what,
+        after: timeout,
+    }
+}
