@@ -76,7 +76,11 @@ const NO_LIVE_VECTOR: &[(&str, Kind, &str)] = &[
          lacks it) and kafka-python and librdkafka refuse to send an API the broker does \
          not advertise",
     ),
-    ("CreatePartitions", Kind::Response, "no broker here implements it"),
+    (
+        "CreatePartitions",
+        Kind::Response,
+        "no broker here implements it",
+    ),
     (
         "DeleteRecords",
         Kind::Response,
@@ -129,7 +133,8 @@ impl Vector {
             .strip_suffix(".bin")
             .ok_or_else(|| format!("{file}: not a .bin file"))?;
         let mut parts = stem.splitn(4, '-');
-        let (api, ver, kind, peer) = match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        let (api, ver, kind, peer) = match (parts.next(), parts.next(), parts.next(), parts.next())
+        {
             (Some(a), Some(v), Some(k), Some(p)) => (a, v, k, p),
             _ => return Err(format!("{file}: name is not <Api>-v<N>-<kind>-<peer>.bin")),
         };
@@ -287,7 +292,8 @@ fn check_request<T: Request + PartialEq>(v: &Vector, highest: i16) -> Result<boo
             ));
         }
         let mut out = Vec::new();
-        h.encode(&mut out, hv).map_err(|e| format!("header re-encode: {e}"))?;
+        h.encode(&mut out, hv)
+            .map_err(|e| format!("header re-encode: {e}"))?;
         if out != v.bytes[..n] {
             return Err(diff(&format!("request header v{hv}"), &v.bytes[..n], &out));
         }
@@ -300,7 +306,11 @@ fn check_request<T: Request + PartialEq>(v: &Vector, highest: i16) -> Result<boo
     Ok(same)
 }
 
-fn check_response<T: Response + PartialEq>(v: &Vector, min: i16, highest: i16) -> Result<bool, String> {
+fn check_response<T: Response + PartialEq>(
+    v: &Vector,
+    min: i16,
+    highest: i16,
+) -> Result<bool, String> {
     check_version(v, min, highest)?;
     let body = if v.body_only {
         &v.bytes[..]
@@ -337,7 +347,10 @@ fn check_data<T: Encodable + Decodable + Debug + PartialEq>(
 
 /// Decodes every batch of a `records` field; returns (batches, records, codecs
 /// seen, as lowercase `Compression` names).
-fn decode_records(data: &[u8], allow_partial: bool) -> Result<(usize, usize, BTreeSet<String>), String> {
+fn decode_records(
+    data: &[u8],
+    allow_partial: bool,
+) -> Result<(usize, usize, BTreeSet<String>), String> {
     let mut it = records::decode_batches(data.to_vec(), DecodeOptions::default());
     let (mut batches, mut recs, mut codecs) = (0, 0, BTreeSet::new());
     for b in it.by_ref() {
@@ -355,26 +368,36 @@ fn decode_records(data: &[u8], allow_partial: bool) -> Result<(usize, usize, BTr
         codecs.insert(format!("{:?}", b.compression()).to_lowercase());
     }
     if !allow_partial && it.partial_trailing_bytes() != 0 {
-        return Err(format!("{} trailing bytes after the last batch", it.partial_trailing_bytes()));
+        return Err(format!(
+            "{} trailing bytes after the last batch",
+            it.partial_trailing_bytes()
+        ));
     }
     Ok((batches, recs, codecs))
 }
 
 fn check_produce_records(v: &Vector, body: &[u8]) -> Result<(), String> {
-    let req = ProduceRequest::decode(&mut Reader::new(body.to_vec()), v.version).map_err(|e| e.to_string())?;
+    let req = ProduceRequest::decode(&mut Reader::new(body.to_vec()), v.version)
+        .map_err(|e| e.to_string())?;
     let mut codecs = BTreeSet::new();
     for t in &req.topic_data {
         for p in &t.partition_data {
             let Some(data) = &p.records else { continue };
-            let (batches, recs, c) =
-                decode_records(data, false).map_err(|e| format!("{} [{}]: {e}", t.name, p.index))?;
+            let (batches, recs, c) = decode_records(data, false)
+                .map_err(|e| format!("{} [{}]: {e}", t.name, p.index))?;
             if batches == 0 || recs == 0 {
-                return Err(format!("{} [{}]: no records in a produce request", t.name, p.index));
+                return Err(format!(
+                    "{} [{}]: no records in a produce request",
+                    t.name, p.index
+                ));
             }
             codecs.extend(c);
         }
     }
-    if let Some(codec) = ["gzip", "snappy", "lz4", "zstd"].iter().find(|c| v.peer.ends_with(*c)) {
+    if let Some(codec) = ["gzip", "snappy", "lz4", "zstd"]
+        .iter()
+        .find(|c| v.peer.ends_with(*c))
+    {
         if !codecs.contains(*codec) {
             return Err(format!("named {codec} but its batches use {codecs:?}"));
         }
@@ -383,7 +406,8 @@ fn check_produce_records(v: &Vector, body: &[u8]) -> Result<(), String> {
 }
 
 fn check_fetch_records(v: &Vector, body: &[u8]) -> Result<(), String> {
-    let resp = FetchResponse::decode(&mut Reader::new(body.to_vec()), v.version).map_err(|e| e.to_string())?;
+    let resp = FetchResponse::decode(&mut Reader::new(body.to_vec()), v.version)
+        .map_err(|e| e.to_string())?;
     for t in &resp.responses {
         for p in &t.partitions {
             if let Some(data) = &p.records {
@@ -400,7 +424,7 @@ struct Entry {
     name: String,
     kind: Kind,
     /// Ok(true): equal values, but not equal bytes (see [`NON_CANONICAL_PEERS`]).
-    check: Box<dyn Fn(&Vector) -> Result<bool, String>>,
+    check: fn(&Vector) -> Result<bool, String>,
 }
 
 /// `ApiVersionsResponse` -> `ApiVersions`, `ConsumerProtocolAssignment` -> itself.
@@ -421,23 +445,23 @@ macro_rules! dispatch_table {
         $t.push(Entry {
             name: <$ty as Request>::NAME.to_string(),
             kind: Kind::Request,
-            check: Box::new(|v| check_request::<$ty>(v, <$ty>::HIGHEST_SUPPORTED_VERSION)),
+            check: |v| check_request::<$ty>(v, <$ty>::HIGHEST_SUPPORTED_VERSION),
         });
     };
     (@one $t:ident, response, $ty:path) => {
         $t.push(Entry {
             name: short_name::<$ty>("Response"),
             kind: Kind::Response,
-            check: Box::new(|v| {
+            check: |v| {
                 check_response::<$ty>(v, <$ty>::MIN_VERSION, <$ty>::HIGHEST_SUPPORTED_VERSION)
-            }),
+            },
         });
     };
     (@one $t:ident, data, $ty:path) => {
         $t.push(Entry {
             name: short_name::<$ty>(""),
             kind: Kind::Data,
-            check: Box::new(|v| check_data::<$ty>(v, <$ty>::MIN_VERSION, <$ty>::HIGHEST_SUPPORTED_VERSION)),
+            check: |v| check_data::<$ty>(v, <$ty>::MIN_VERSION, <$ty>::HIGHEST_SUPPORTED_VERSION),
         });
     };
 }
@@ -450,12 +474,19 @@ fn table() -> Vec<Entry> {
 fn golden_vectors_roundtrip() {
     let table = table();
     let vectors = load_all();
-    assert!(!vectors.is_empty(), "no golden vectors in {}", golden_dir().display());
+    assert!(
+        !vectors.is_empty(),
+        "no golden vectors in {}",
+        golden_dir().display()
+    );
     let mut failures = Vec::new();
     let mut by_value = Vec::new();
     for v in &vectors {
         let Some(e) = table.iter().find(|e| e.name == v.api && e.kind == v.kind) else {
-            failures.push(format!("{}: no generated {:?} type named {}", v.file, v.kind, v.api));
+            failures.push(format!(
+                "{}: no generated {:?} type named {}",
+                v.file, v.kind, v.api
+            ));
             continue;
         };
         match (e.check)(v) {
@@ -512,7 +543,9 @@ fn golden_vectors_cover_every_api() {
         if !table.iter().any(|e| &e.name == name && e.kind == *kind) {
             problems.push(format!("{name} {kind:?}: no generated type"));
         }
-        let allowed = NO_LIVE_VECTOR.iter().find(|(a, k, _)| a == name && k == kind);
+        let allowed = NO_LIVE_VECTOR
+            .iter()
+            .find(|(a, k, _)| a == name && k == kind);
         match seen.get(&(name.clone(), *kind)) {
             None => problems.push(format!("{name} {kind:?}: no golden vector at all")),
             Some((live, _)) if live.is_empty() && allowed.is_none() => problems.push(format!(
@@ -530,5 +563,9 @@ fn golden_vectors_cover_every_api() {
             live.iter().cloned().collect::<Vec<_>>().join(", ")
         );
     }
-    assert!(problems.is_empty(), "golden vector coverage:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "golden vector coverage:\n{}",
+        problems.join("\n")
+    );
 }

@@ -53,7 +53,6 @@ Needs: tansu 0.6.0 (~/.cache/kafka-blocking/tansu-0.6.0/tansu or $KAFKA_BLOCKING
 """
 import argparse
 import glob
-import json
 import os
 import re
 import signal
@@ -61,6 +60,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -350,7 +350,8 @@ class Tansu:
         if authentication:
             cmd.append('--authentication')
         env = dict(os.environ, RUST_LOG=os.environ.get('TANSU_RUST_LOG', 'error'))
-        self.logf = open(os.path.join('/tmp', 'golden-tansu-%d.log' % self.port), 'wb')
+        self.log_path = os.path.join(tempfile.gettempdir(), 'golden-tansu-%d.log' % self.port)
+        self.logf = open(self.log_path, 'wb')
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.logf,
                                      stderr=subprocess.STDOUT, env=env, preexec_fn=_pdeathsig)
         if not wait_port(self.port):
@@ -365,6 +366,7 @@ class Tansu:
             self.proc.kill()
         self.proc.wait()
         self.logf.close()
+        os.remove(self.log_path)
 
 
 class Mock:
@@ -457,7 +459,7 @@ def kp_common(bootstrap, extra=None):
 
 
 @scenario
-def kp_admin(bootstrap, mock=False):
+def kp_admin(bootstrap):
     from kafka.admin import KafkaAdminClient, NewTopic, ConfigResource, ConfigResourceType
     admin = KafkaAdminClient(**kp_common(bootstrap))
     try:
@@ -597,7 +599,7 @@ def rk_conf(bootstrap, **extra):
 
 
 @scenario
-def rk_produce(bootstrap, topic, mock=False):
+def rk_produce(bootstrap, topic):
     from confluent_kafka import Producer
     for codec in ('none', 'gzip', 'snappy', 'lz4', 'zstd'):
         p = Producer(rk_conf(bootstrap, **{'compression.type': codec, 'linger.ms': 0,
@@ -609,7 +611,7 @@ def rk_produce(bootstrap, topic, mock=False):
 
 
 @scenario
-def rk_txn(bootstrap, topic, group, mock=False):
+def rk_txn(bootstrap, topic, group):
     from confluent_kafka import Producer, Consumer, TopicPartition
     c = Consumer(rk_conf(bootstrap, **{'group.id': group, 'session.timeout.ms': 6000,
                                        'auto.offset.reset': 'earliest', 'enable.auto.commit': False}))
@@ -759,7 +761,7 @@ def kcat(bootstrap, topic):
                    env=env, timeout=30, stdout=subprocess.DEVNULL, check=True)
 
 
-def run_live(rec, args):
+def run_live(rec):
     if os.path.exists(tansu_binary()):
         tn = Tansu(rec)
         try:
@@ -790,10 +792,10 @@ def run_live(rec, args):
     mk = Mock(rec, brokers=3, topics=['golden-mock:1:3', 'golden-mock-kp:1:3', 'golden-mock-848:2:3'])
     try:
         b = mk.bootstrap
-        rk_produce(b, 'golden-mock', mock=True)
+        rk_produce(b, 'golden-mock')
         rk_group(b, 'golden-mock', 'golden-mock-group', mock=mk, move_leader=True)
-        rk_txn(b, 'golden-mock', 'golden-mock-group', mock=True)
-        rk_produce(b, 'golden-mock-848', mock=True)
+        rk_txn(b, 'golden-mock', 'golden-mock-group')
+        rk_produce(b, 'golden-mock-848')
         rk_group(b, 'golden-mock-848', 'golden-mock-848', protocol='consumer', mock=mk)
         kp_produce(b, 'golden-mock-kp', mock=True)
         kp_group(b, 'golden-mock-kp', 'golden-mock-kp-group', mock=True)
@@ -1108,7 +1110,7 @@ def main():
         for p in glob.glob(os.path.join(OUT_DIR, '*offline*.bin')):
             os.remove(p)
     else:
-        run_live(rec, args)
+        run_live(rec)
         extract_consumer_protocol(rec)
     if not args.no_offline:
         run_offline(rec, sorted(API_KEYS))
