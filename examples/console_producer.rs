@@ -35,7 +35,10 @@ fn main() -> ExitCode {
             "--bootstrap-server" | "--broker-list" => bootstrap = value(),
             "--topic" => topic = value(),
             "--producer-property" => {
-                let Some((k, v)) = value().and_then(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))) else {
+                let Some((k, v)) = value().and_then(|kv| {
+                    kv.split_once('=')
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                }) else {
                     return usage();
                 };
                 config = config.set(&k, v);
@@ -80,7 +83,10 @@ fn main() -> ExitCode {
             match line.split_once(separator.as_str()) {
                 Some((k, v)) => (Some(k), v),
                 None => {
-                    eprintln!("line {}: no key separator {separator:?} (parse.key=true)", n + 1);
+                    eprintln!(
+                        "line {}: no key separator {separator:?} (parse.key=true)",
+                        n + 1
+                    );
                     return ExitCode::FAILURE;
                 }
             }

@@ -14,8 +14,8 @@ mod support;
 
 use std::time::Duration;
 
-use kafka_blocking::consumer::{Consumer, StringDeserializer, TopicPartition};
 use kafka_blocking::ConsumerConfig;
+use kafka_blocking::consumer::{Consumer, StringDeserializer, TopicPartition};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -32,7 +32,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tp = TopicPartition::new(topic, partition);
     consumer.assign(vec![tp.clone()])?;
     consumer.seek_to_beginning(&[tp.clone()])?;
-    eprintln!("reading {tp} from offset {} on {bootstrap}", consumer.position(&tp)?);
+    eprintln!(
+        "reading {tp} from offset {} on {bootstrap}",
+        consumer.position(&tp)?
+    );
 
     let mut count = 0;
     for record in consumer.iter(Duration::from_secs(5)) {

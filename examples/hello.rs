@@ -25,9 +25,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let producer = Producer::new(ProducerConfig::new().bootstrap_servers(&bootstrap))?;
-    let sent = producer.send(ProducerRecord::new("science", b"Hello world"))?.wait()?;
+    let sent = producer
+        .send(ProducerRecord::new("science", b"Hello world"))?
+        .wait()?;
     producer.close(None)?;
-    println!("sent:     \"Hello world\" to {}-{} at offset {}", sent.topic, sent.partition, sent.offset);
+    println!(
+        "sent:     \"Hello world\" to {}-{} at offset {}",
+        sent.topic, sent.partition, sent.offset
+    );
 
     let mut consumer = Consumer::new(ConsumerConfig::new().bootstrap_servers(&bootstrap))?;
     let tp = TopicPartition::new("science", sent.partition);
@@ -38,9 +43,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for record in consumer.poll(Duration::from_secs(1))? {
             if record.offset == sent.offset {
                 let value = String::from_utf8_lossy(record.value.as_deref().unwrap_or_default());
-                println!("received: \"{value}\" from {}-{} at offset {}", record.topic, record.partition, record.offset);
+                println!(
+                    "received: \"{value}\" from {}-{} at offset {}",
+                    record.topic, record.partition, record.offset
+                );
                 consumer.close();
-                return if value == "Hello world" { Ok(()) } else { Err("read back a different value".into()) };
+                return if value == "Hello world" {
+                    Ok(())
+                } else {
+                    Err("read back a different value".into())
+                };
             }
         }
     }

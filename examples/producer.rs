@@ -19,7 +19,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => {}
     }
     let producer = Producer::new(ProducerConfig::new().bootstrap_servers(&bootstrap))?;
-    let md = producer.send(ProducerRecord::new("science", b"Hello world"))?.wait()?;
+    let md = producer
+        .send(ProducerRecord::new("science", b"Hello world"))?
+        .wait()?;
     println!(
         "sent \"Hello world\" to {}-{} at offset {} (timestamp {})",
         md.topic, md.partition, md.offset, md.timestamp

@@ -41,7 +41,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--throughput" => throughput = args.next().ok_or("--throughput N")?.parse()?,
             "--producer-props" => {
                 while let Some(kv) = args.next_if(|s| !s.starts_with("--")) {
-                    let (k, v) = kv.split_once('=').ok_or("--producer-props takes k=v pairs")?;
+                    let (k, v) = kv
+                        .split_once('=')
+                        .ok_or("--producer-props takes k=v pairs")?;
                     props.push((k.to_string(), v.to_string()));
                 }
             }
@@ -96,7 +98,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         producer.send_with_callback(ProducerRecord::new(&topic, &payload), move |r| {
             let mut s = stats.lock().unwrap();
             match r {
-                Ok(_) => s.latencies_us.push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32),
+                Ok(_) => s
+                    .latencies_us
+                    .push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32),
                 Err(e) => {
                     s.errors += 1;
                     s.first_error.get_or_insert_with(|| e.to_string());
@@ -123,7 +127,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pct(0.999),
     );
     if s.errors > 0 {
-        return Err(format!("{} records failed; first error: {}", s.errors, s.first_error.clone().unwrap_or_default()).into());
+        return Err(format!(
+            "{} records failed; first error: {}",
+            s.errors,
+            s.first_error.clone().unwrap_or_default()
+        )
+        .into());
     }
     Ok(())
 }

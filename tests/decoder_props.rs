@@ -12,7 +12,7 @@
 //! failure reproduces exactly. Environment:
 //!
 //! - `KAFKA_BLOCKING_PROP_CASES`: total number of randomized cases, spread
-//!   evenly over the targets (default 150000). The deterministic sweeps
+//!   evenly over the targets (default 300000). The deterministic sweeps
 //!   (truncation at every length, length fields planted at every offset) run in
 //!   addition, so the total printed at the end is larger.
 //! - `KAFKA_BLOCKING_PROP_SEED`: base seed (default fixed).
@@ -41,9 +41,9 @@
 //!   the single-allocation bound.
 //! - decompression: the output is at most `max_output` bytes (checked on every
 //!   `Ok`), and allocations are at most about twice that (a growing `Vec`) plus
-//!   a codec constant `CODEC_SLACK` (LZ4 frames declare block buffers of up to
-//!   4 MiB; zstd windows of up to 16 MiB are always accepted, as the codec
-//!   module documents).
+//!   a codec constant (`CODEC_LARGEST`, `CODEC_PEAK`: an LZ4 frame header may
+//!   declare 4 MiB blocks, for which `lz4_flex` allocates two 4 MiB buffers
+//!   whatever the input and `max_output`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::{Cell, RefCell};
@@ -134,13 +134,17 @@ struct Limit {
 
 /// Bytes of `Vec<T>` per encoded byte a decoder may reserve (see the module docs).
 const ALLOC_FACTOR: usize = 48;
-/// Error messages, small fixed buffers.
-const ALLOC_SLACK: usize = 64 << 10;
+/// Error messages and other small fixed buffers.
+const ALLOC_SLACK: usize = 8 << 10;
 /// Nesting depth times `ALLOC_FACTOR`.
 const PEAK_FACTOR: usize = 4 * ALLOC_FACTOR;
-const PEAK_SLACK: usize = 256 << 10;
-/// Decoder state of the codecs, independent of the input size.
-const CODEC_SLACK: usize = 17 << 20;
+const PEAK_SLACK: usize = 64 << 10;
+/// Decoder state of the codecs, independent of the input and output sizes:
+/// an LZ4 frame declaring 4 MiB blocks makes `lz4_flex` allocate two 4 MiB
+/// block buffers whatever `max_output` is; the gzip inflater takes ~43 KiB;
+/// `ruzstd` grows its window buffer with the output.
+const CODEC_LARGEST: usize = (4 << 20) + (64 << 10);
+const CODEC_PEAK: usize = (8 << 20) + (256 << 10);
 
 fn message_limit(input_len: usize) -> Limit {
     Limit {
@@ -153,8 +157,8 @@ fn message_limit(input_len: usize) -> Limit {
 /// Decompressing at most `max_output` bytes out of `input_len` bytes.
 fn decompress_limit(input_len: usize, max_output: usize) -> Limit {
     Limit {
-        largest: 2 * max_output + ALLOC_FACTOR * input_len + CODEC_SLACK,
-        peak: 3 * max_output + PEAK_FACTOR * input_len + 2 * CODEC_SLACK,
+        largest: 2 * max_output + ALLOC_FACTOR * input_len + CODEC_LARGEST,
+        peak: 3 * max_output + PEAK_FACTOR * input_len + CODEC_PEAK,
         per_byte: false,
     }
 }
@@ -367,7 +371,7 @@ fn total_random_cases() -> usize {
     std::env::var("KAFKA_BLOCKING_PROP_CASES")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(150_000)
+        .unwrap_or(300_000)
 }
 
 const INTERESTING_BYTES: [u8; 8] = [0x00, 0xff, 0x7f, 0x80, 0x01, 0xfe, 0x40, 0x81];
@@ -513,8 +517,16 @@ fn sweeps(seed: &[u8], mut each: impl FnMut(&[u8], &'static str)) {
         buf.clear();
         buf.extend_from_slice(seed);
         match at % 3 {
-            0 => overwrite(&mut buf, at, &HUGE_I32[at / 3 % HUGE_I32.len()].to_be_bytes()),
-            1 => overwrite(&mut buf, at, &HUGE_I16[at / 3 % HUGE_I16.len()].to_be_bytes()),
+            0 => overwrite(
+                &mut buf,
+                at,
+                &HUGE_I32[at / 3 % HUGE_I32.len()].to_be_bytes(),
+            ),
+            1 => overwrite(
+                &mut buf,
+                at,
+                &HUGE_I16[at / 3 % HUGE_I16.len()].to_be_bytes(),
+            ),
             _ => overwrite(&mut buf, at, HUGE_VARINTS[at / 3 % HUGE_VARINTS.len()]),
         }
         each(&buf, "huge length");
@@ -524,6 +536,24 @@ fn sweeps(seed: &[u8], mut each: impl FnMut(&[u8], &'static str)) {
         each(&buf, "plausible length");
     }
 }
+
+/// Plausible counts at every offset of `seed` followed by `PADDING` zero
+/// bytes, so that a count sized to the remaining bytes is large and a decoder
+/// reserving more per element than the bound allows shows at once.
+fn padded_sweep(seed: &[u8], mut each: impl FnMut(&[u8], &'static str)) {
+    let mut buf = Vec::with_capacity(seed.len() + PADDING + 8);
+    for at in 0..seed.len() {
+        for k in 1..=6 {
+            buf.clear();
+            buf.extend_from_slice(seed);
+            buf.resize(seed.len() + PADDING, 0);
+            plant_plausible_length(&mut buf, at, k, at + k);
+            each(&buf, "plausible length, padded");
+        }
+    }
+}
+
+const PADDING: usize = 512;
 
 // ---------------------------------------------------------------------------
 // Targets.
@@ -588,6 +618,9 @@ fn run_message(run: &mut Runner, t: &MessageType, version: i16, random_cases: us
     sweeps(&seeds[0], |input, how| {
         message_case(run, t, version, how, input)
     });
+    padded_sweep(&seeds[1], |input, how| {
+        message_case(run, t, version, how, input)
+    });
     let mut rng = Rng::new(seed_of(t.name, version as u64));
     for _ in 0..random_cases {
         let (input, how) = random_case(&mut rng, &seeds, 256);
@@ -629,10 +662,7 @@ fn run_headers(run: &mut Runner, random_cases: usize) {
     }
     for hv in 0..=1i16 {
         let mut seed = Vec::new();
-        ResponseHeader {
-            correlation_id: 77,
-        }
-        .encode(&mut seed, hv);
+        ResponseHeader { correlation_id: 77 }.encode(&mut seed, hv);
         let mut tagged = seed.clone();
         if hv == 1 {
             tagged.pop();
@@ -679,7 +709,12 @@ fn crc32_ieee(data: &[u8]) -> u32 {
 }
 
 /// A v2 batch of a few varied records.
-fn v2_batch(codec: Compression, base_offset: i64, control: bool, producer: ProducerState) -> Vec<u8> {
+fn v2_batch(
+    codec: Compression,
+    base_offset: i64,
+    control: bool,
+    producer: ProducerState,
+) -> Vec<u8> {
     let mut b = RecordBatchBuilder::new();
     b.set_base_offset(base_offset);
     if control {
@@ -704,7 +739,14 @@ fn v2_batch(codec: Compression, base_offset: i64, control: bool, producer: Produ
 }
 
 /// A legacy (v0/v1) log entry.
-fn legacy(offset: i64, magic: u8, attributes: u8, timestamp: i64, key: Option<&[u8]>, value: Option<&[u8]>) -> Vec<u8> {
+fn legacy(
+    offset: i64,
+    magic: u8,
+    attributes: u8,
+    timestamp: i64,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+) -> Vec<u8> {
     let mut m = vec![magic, attributes];
     if magic == 1 {
         m.extend(timestamp.to_be_bytes());
@@ -731,14 +773,28 @@ fn legacy_set(magic: u8, codec: Compression) -> Vec<u8> {
     let mut inner = Vec::new();
     for i in 0..3i64 {
         let off = if magic == 1 { i } else { 100 + i };
-        inner.extend(legacy(off, magic, 0, 1000 + i, Some(b"k"), Some(format!("value {i}").as_bytes())));
+        inner.extend(legacy(
+            off,
+            magic,
+            0,
+            1000 + i,
+            Some(b"k"),
+            Some(format!("value {i}").as_bytes()),
+        ));
     }
     if codec == Compression::None {
         return inner;
     }
     let mut compressed = Vec::new();
     compression::compress(codec, &inner, &mut compressed).unwrap();
-    legacy(102, magic, codec.attribute_bits() as u8, 2000, None, Some(&compressed))
+    legacy(
+        102,
+        magic,
+        codec.attribute_bits() as u8,
+        2000,
+        None,
+        Some(&compressed),
+    )
 }
 
 /// Recomputes the checksums of the batches in `data` where the layout still
@@ -769,6 +825,69 @@ fn fix_crcs(data: &mut [u8]) {
     }
 }
 
+/// xxHash32 (seed 0), for LZ4 frame header checksums.
+fn xxh32(data: &[u8]) -> u32 {
+    const P1: u32 = 0x9E37_79B1;
+    const P2: u32 = 0x85EB_CA77;
+    const P3: u32 = 0xC2B2_AE3D;
+    const P4: u32 = 0x27D4_EB2F;
+    const P5: u32 = 0x1656_67B1;
+    let word = |s: &[u8]| u32::from_le_bytes([s[0], s[1], s[2], s[3]]);
+    let round = |acc: u32, w: u32| {
+        acc.wrapping_add(w.wrapping_mul(P2))
+            .rotate_left(13)
+            .wrapping_mul(P1)
+    };
+    let mut rest = data;
+    let mut h = if data.len() >= 16 {
+        let mut v = [P1.wrapping_add(P2), P2, 0, 0u32.wrapping_sub(P1)];
+        while rest.len() >= 16 {
+            for (i, acc) in v.iter_mut().enumerate() {
+                *acc = round(*acc, word(&rest[4 * i..]));
+            }
+            rest = &rest[16..];
+        }
+        v[0].rotate_left(1)
+            .wrapping_add(v[1].rotate_left(7))
+            .wrapping_add(v[2].rotate_left(12))
+            .wrapping_add(v[3].rotate_left(18))
+    } else {
+        P5
+    };
+    h = h.wrapping_add(data.len() as u32);
+    while rest.len() >= 4 {
+        h = h
+            .wrapping_add(word(rest).wrapping_mul(P3))
+            .rotate_left(17)
+            .wrapping_mul(P4);
+        rest = &rest[4..];
+    }
+    for &b in rest {
+        h = h
+            .wrapping_add((b as u32).wrapping_mul(P5))
+            .rotate_left(11)
+            .wrapping_mul(P1);
+    }
+    h ^= h >> 15;
+    h = h.wrapping_mul(P2);
+    h ^= h >> 13;
+    h = h.wrapping_mul(P3);
+    h ^ (h >> 16)
+}
+
+/// Recomputes the header checksum of an LZ4 frame at the start of `data`, so
+/// that a mutated frame descriptor reaches the decoder.
+fn fix_lz4_header(data: &mut [u8]) {
+    if data.len() < 7 || data[..4] != [0x04, 0x22, 0x4d, 0x18] {
+        return;
+    }
+    let flg = data[4];
+    let hc_at = 6 + if flg & 0x08 != 0 { 8 } else { 0 } + if flg & 0x01 != 0 { 4 } else { 0 };
+    if hc_at < data.len() {
+        data[hc_at] = (xxh32(&data[4..hc_at]) >> 8) as u8;
+    }
+}
+
 /// Builds a v2 batch header around `records` (already compressed with
 /// `codec`), with a correct CRC.
 fn wrap_v2(records: &[u8], codec: Compression, count: i32) -> Vec<u8> {
@@ -790,25 +909,31 @@ fn wrap_v2(records: &[u8], codec: Compression, count: i32) -> Vec<u8> {
 
 fn records_case(run: &mut Runner, target: &str, how: &str, input: &[u8], opts: DecodeOptions) {
     let bytes = Bytes::from(input.to_vec());
-    run.case(target, how, input, records_limit(input.len(), &opts), || {
-        let mut n = 0usize;
-        for batch in decode_batches(bytes, opts) {
-            n += 1;
-            if n > input.len() + 1 {
-                return Err(format!("yielded {n} batches from {} bytes", input.len()));
-            }
-            if let Ok(b) = batch {
-                if b.records.len() as i64 != b.records_count as i64 {
-                    return Err(format!(
-                        "batch says {} records but holds {}",
-                        b.records_count,
-                        b.records.len()
-                    ));
+    run.case(
+        target,
+        how,
+        input,
+        records_limit(input.len(), &opts),
+        || {
+            let mut n = 0usize;
+            for batch in decode_batches(bytes, opts) {
+                n += 1;
+                if n > input.len() + 1 {
+                    return Err(format!("yielded {n} batches from {} bytes", input.len()));
+                }
+                if let Ok(b) = batch {
+                    if b.records.len() as i64 != b.records_count as i64 {
+                        return Err(format!(
+                            "batch says {} records but holds {}",
+                            b.records_count,
+                            b.records.len()
+                        ));
+                    }
                 }
             }
-        }
-        Ok(())
-    });
+            Ok(())
+        },
+    );
 }
 
 /// Options for record cases: CRC checks on and off, generous and tiny
@@ -929,6 +1054,8 @@ fn decompress_seeds(codec: Compression) -> Vec<Vec<u8>> {
         rng.bytes(700),
         vec![0u8; 200_000], // compresses to a small bomb
     ];
+    // (The lz4 seeds are frames of 64 KiB blocks; mutations of the block size
+    // byte, with the header checksum fixed, declare up to 4 MiB.)
     payloads
         .iter()
         .map(|p| {
@@ -941,34 +1068,68 @@ fn decompress_seeds(codec: Compression) -> Vec<Vec<u8>> {
 
 const MAX_OUTPUTS: [usize; 6] = [0, 1, 100, 4096, 64 << 10, 1 << 20];
 
-fn decompress_case(run: &mut Runner, codec: Compression, how: &str, input: &[u8], max_output: usize) {
+fn decompress_case(
+    run: &mut Runner,
+    codec: Compression,
+    how: &str,
+    input: &[u8],
+    max_output: usize,
+) {
     let target = format!("decompress {codec} (max_output {max_output})");
-    run.case(&target, how, input, decompress_limit(input.len(), max_output), || {
-        match compression::decompress(codec, input, max_output) {
+    run.case(
+        &target,
+        how,
+        input,
+        decompress_limit(input.len(), max_output),
+        || match compression::decompress(codec, input, max_output) {
             Ok(out) if out.len() > max_output => Err(format!(
                 "returned {} bytes, over max_output {max_output}",
                 out.len()
             )),
             _ => Ok(()),
-        }
-    });
+        },
+    );
 }
 
 fn run_decompress(run: &mut Runner, codec: Compression, random_cases: usize) {
     let seeds = decompress_seeds(codec);
     // The valid data decompresses, and the bomb respects the limit.
     for s in &seeds {
-        assert!(compression::decompress(codec, s, 1 << 20).is_ok(), "{codec}: seed");
+        assert!(
+            compression::decompress(codec, s, 1 << 20).is_ok(),
+            "{codec}: seed"
+        );
     }
     let mut i = 0usize;
+    let mut fixed = Vec::new();
     let mut each = |run: &mut Runner, input: &[u8], how: &str| {
         decompress_case(run, codec, how, input, MAX_OUTPUTS[i % MAX_OUTPUTS.len()]);
         i += 1;
+        if codec == Compression::Lz4 {
+            fixed.clear();
+            fixed.extend_from_slice(input);
+            fix_lz4_header(&mut fixed);
+            if fixed != input {
+                decompress_case(run, codec, how, &fixed, MAX_OUTPUTS[i % MAX_OUTPUTS.len()]);
+                i += 1;
+            }
+        }
     };
     for s in &seeds {
         each(run, s, "valid");
     }
     sweeps(&seeds[2], |input, how| each(run, input, how));
+    // Every value of every frame header byte (magic, flags, block size, window
+    // descriptor, xerial header): where codecs size their buffers.
+    let mut buf = Vec::new();
+    for at in 0..seeds[2].len().min(18) {
+        for b in 0..=255u8 {
+            buf.clear();
+            buf.extend_from_slice(&seeds[2]);
+            buf[at] = b;
+            each(run, &buf, "header byte");
+        }
+    }
     let mut rng = Rng::new(seed_of(codec.name(), 2));
     for _ in 0..random_cases {
         let (input, how) = random_case(&mut rng, &seeds, 512);
@@ -992,31 +1153,46 @@ fn every_decoder_survives_hostile_input() {
     for (ti, t) in types.iter().enumerate() {
         for v in t.min..=t.max {
             let types = types.clone();
-            units.push((2, Box::new(move |run: &mut Runner| {
-                let per = per_unit_cases(run);
-                run_message(run, &types[ti], v, 2 * per);
-            })));
+            units.push((
+                2,
+                Box::new(move |run: &mut Runner| {
+                    let per = per_unit_cases(run);
+                    run_message(run, &types[ti], v, 2 * per);
+                }),
+            ));
         }
     }
-    units.push((6, Box::new(|run: &mut Runner| {
-        let per = per_unit_cases(run);
-        run_headers(run, per);
-    })));
-    for (target, seeds) in record_targets() {
-        units.push((4, Box::new(move |run: &mut Runner| {
+    units.push((
+        6,
+        Box::new(|run: &mut Runner| {
             let per = per_unit_cases(run);
-            run_records(run, &target, &seeds, 2 * per);
-        })));
+            run_headers(run, per);
+        }),
+    ));
+    for (target, seeds) in record_targets() {
+        units.push((
+            4,
+            Box::new(move |run: &mut Runner| {
+                let per = per_unit_cases(run);
+                run_records(run, &target, &seeds, 2 * per);
+            }),
+        ));
     }
     for codec in available_codecs() {
-        units.push((2, Box::new(move |run: &mut Runner| {
-            let per = per_unit_cases(run);
-            run_records_behind_codec(run, codec, 2 * per);
-        })));
-        units.push((4, Box::new(move |run: &mut Runner| {
-            let per = per_unit_cases(run);
-            run_decompress(run, codec, 4 * per);
-        })));
+        units.push((
+            2,
+            Box::new(move |run: &mut Runner| {
+                let per = per_unit_cases(run);
+                run_records_behind_codec(run, codec, 2 * per);
+            }),
+        ));
+        units.push((
+            4,
+            Box::new(move |run: &mut Runner| {
+                let per = per_unit_cases(run);
+                run_decompress(run, codec, 4 * per);
+            }),
+        ));
     }
     let weight: usize = units.iter().map(|u| u.0).sum();
     PER_UNIT.store((total_random_cases() / weight).max(1), Ordering::Relaxed);
@@ -1027,7 +1203,9 @@ fn every_decoder_survives_hostile_input() {
     let next = AtomicUsize::new(0);
     let cases = AtomicU64::new(0);
     let worst = Mutex::new((0f64, String::new()));
-    let workers = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(8);
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| {
@@ -1103,8 +1281,18 @@ fn allocation_guard_catches_trusted_lengths() {
         worst_ratio: 0.0,
         worst_case: String::new(),
     };
-    run.case("trusting decoder", "guard", &input, message_limit(input.len()), || trusting(&input));
-    assert_eq!(failures.count.load(Ordering::Relaxed), 1, "the guard missed a 128 MiB reservation");
+    run.case(
+        "trusting decoder",
+        "guard",
+        &input,
+        message_limit(input.len()),
+        || trusting(&input),
+    );
+    assert_eq!(
+        failures.count.load(Ordering::Relaxed),
+        1,
+        "the guard missed a 128 MiB reservation"
+    );
     let kept = failures.kept.lock().unwrap().join("\n");
     assert!(kept.contains("allocated 134217720 bytes at once"), "{kept}");
     assert!(kept.contains("00ffffff01020304"), "{kept}");
@@ -1112,40 +1300,67 @@ fn allocation_guard_catches_trusted_lengths() {
     // A count just over what the bytes can hold, read by the crate's reader:
     // an error, within the bound.
     let mut r = Reader::new(input.to_vec());
-    run.case("Reader::read_array", "guard", &input, message_limit(input.len()), || {
-        assert!(r.read_array(false, 1, |r| r.read_i64()).is_err());
-        Ok(())
-    });
+    run.case(
+        "Reader::read_array",
+        "guard",
+        &input,
+        message_limit(input.len()),
+        || {
+            assert!(r.read_array(false, 1, |r| r.read_i64()).is_err());
+            Ok(())
+        },
+    );
     // A plausible count is reserved, within the bound.
     let plausible = [0, 0, 0, 4, 1, 2, 3, 4];
     let mut r = Reader::new(plausible.to_vec());
-    run.case("Reader::read_array", "guard", &plausible, message_limit(plausible.len()), || {
-        assert!(r.read_array(false, 1, |r| r.read_i8()).is_ok());
-        Ok(())
-    });
+    run.case(
+        "Reader::read_array",
+        "guard",
+        &plausible,
+        message_limit(plausible.len()),
+        || {
+            assert!(r.read_array(false, 1, |r| r.read_i8()).is_ok());
+            Ok(())
+        },
+    );
     assert_eq!(failures.count.load(Ordering::Relaxed), 1);
 
     // The peak bound catches many small allocations that add up.
     let mut hoard = Vec::new();
-    run.case("hoarding decoder", "guard", &input, message_limit(input.len()), || {
-        for _ in 0..64 {
-            hoard.push(vec![0u8; 32 << 10]);
-        }
-        Ok(())
-    });
+    run.case(
+        "hoarding decoder",
+        "guard",
+        &input,
+        message_limit(input.len()),
+        || {
+            for _ in 0..64 {
+                hoard.push(vec![0u8; 4 << 10]);
+            }
+            Ok(())
+        },
+    );
     drop(hoard);
     assert_eq!(failures.count.load(Ordering::Relaxed), 2);
     assert!(failures.kept.lock().unwrap()[1].contains("peak of"));
 
     // Panics are caught and reported with the input.
-    run.case("panicking decoder", "guard", &[0xde, 0xad], message_limit(2), || {
-        let v: Vec<u8> = Vec::new();
-        let _ = v[3];
-        Ok(())
-    });
+    run.case(
+        "panicking decoder",
+        "guard",
+        &[0xde, 0xad],
+        message_limit(2),
+        || {
+            let v: Vec<u8> = Vec::new();
+            let _ = v[3];
+            Ok(())
+        },
+    );
     assert_eq!(failures.count.load(Ordering::Relaxed), 3);
     let kept = failures.kept.lock().unwrap()[2].clone();
-    assert!(kept.contains("PANIC") && kept.contains("index out of bounds") && kept.contains("dead"), "{kept}");
+    assert!(
+        kept.contains("PANIC") && kept.contains("index out of bounds") && kept.contains("dead"),
+        "{kept}"
+    );
 
     // Allocations outside a case are not counted.
     let (_, usage) = measured(|| ());
@@ -1182,7 +1397,13 @@ fn allocation_ratio_survey() {
                         }
                         let ratio = usage.largest as f64 / input.len() as f64;
                         if ratio > best.0 {
-                            best = (ratio, format!("{} v{v} (count at {at}, k {k}, form {form}): {usage:?}", t.name));
+                            best = (
+                                ratio,
+                                format!(
+                                    "{} v{v} (count at {at}, k {k}, form {form}): {usage:?}",
+                                    t.name
+                                ),
+                            );
                         }
                     }
                 }
@@ -1194,5 +1415,10 @@ fn allocation_ratio_survey() {
     for (r, what) in worst.iter().take(20) {
         eprintln!("{r:6.1} bytes/byte  {what}");
     }
-    assert_eq!(failures.count.load(Ordering::Relaxed), 0, "{:?}", failures.kept.lock().unwrap());
+    assert_eq!(
+        failures.count.load(Ordering::Relaxed),
+        0,
+        "{:?}",
+        failures.kept.lock().unwrap()
+    );
 }

@@ -557,6 +557,17 @@ fn golden_vectors_cover_every_api() {
             _ => {}
         }
     }
+    // Real compressors: a live Produce request per codec (checked by
+    // `check_produce_records` to hold batches of that codec).
+    for codec in ["gzip", "snappy", "lz4", "zstd"] {
+        if !vectors.iter().any(|v| {
+            v.api == "Produce" && v.kind == Kind::Request && v.live() && v.peer.ends_with(codec)
+        }) {
+            problems.push(format!(
+                "Produce Request: no live vector compressed with {codec}"
+            ));
+        }
+    }
     for ((name, kind), (live, offline)) in &seen {
         eprintln!(
             "{name:>30} {kind:<8?} live: {:<60} offline: {offline}",

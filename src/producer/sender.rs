@@ -18,10 +18,16 @@
 //!   attempts ≤ `retries` and `delivery.timeout.ms` since the batch was created
 //!   has not passed; then the batch fails with the last error. Non-retriable
 //!   errors fail the batch at once, with the Kafka error name.
-//! - **Order.** A partition with batches in its retry queue sends nothing
-//!   newer until they are sent; with idempotence a retried batch is sent only
-//!   when nothing else of its partition is in flight, so it cannot be
-//!   overtaken. Retry queues are kept sorted by sequence number.
+//! - **Order.** Once a batch of a partition has failed, the partition is
+//!   "recovering": nothing newer is sent until every retried batch is
+//!   acknowledged or has failed, a retried batch is sent only when nothing
+//!   else of its partition is in flight, and retry queues are kept sorted by
+//!   sequence number. This is stricter than Java (which relies on the broker's
+//!   sequence checks alone) and costs pipelining only while failures last.
+//!   Batches already in flight when an earlier one fails are kept in order by
+//!   the broker's sequence checks (OUT_OF_ORDER_SEQUENCE_NUMBER sends them
+//!   back here, behind the failed one); a broker without those checks can
+//!   append them first unless max.in.flight.requests.per.connection=1.
 //! - **Idempotence.** The producer id comes from InitProducerId before the
 //!   first batch; each partition's batches take consecutive sequence numbers
 //!   when first sent, and keep them across retries, so the broker discards
@@ -87,6 +93,8 @@ pub(crate) struct Sender {
     in_flight_per_node: HashMap<i32, usize>,
     in_flight_per_partition: HashMap<TopicPartition, usize>,
     retries: BTreeMap<TopicPartition, VecDeque<SentBatch>>,
+    /// Partitions with a retried batch not yet resolved, and how many.
+    recovering: HashMap<TopicPartition, usize>,
     next_id: u64,
     producer: Option<(i64, i16)>,
     next_init_attempt: Instant,
@@ -105,6 +113,7 @@ impl Sender {
             in_flight_per_node: HashMap::new(),
             in_flight_per_partition: HashMap::new(),
             retries: BTreeMap::new(),
+            recovering: HashMap::new(),
             next_id: 1,
             producer: None,
             next_init_attempt: Instant::now(),
@@ -302,6 +311,9 @@ impl Sender {
             };
         let mut missing_leader = false;
 
+        // A request holds at most one batch per partition: its response has
+        // one result per partition.
+        let mut taken: std::collections::HashSet<TopicPartition> = std::collections::HashSet::new();
         // Retries first, in sequence order per partition.
         let tps: Vec<TopicPartition> = self.retries.keys().cloned().collect();
         for tp in tps {
@@ -328,11 +340,13 @@ impl Sender {
             if q.is_empty() {
                 self.retries.remove(&tp);
             }
+            taken.insert(tp);
             per_node.entry(node).or_default().push(b);
         }
 
         // Then fresh batches of partitions with nothing waiting for retry.
         let retries = &self.retries;
+        let recovering = &self.recovering;
         let in_flight_per_node = &self.in_flight_per_node;
         let partitioner = &self.shared.partitioner;
         let mut chosen_nodes: HashMap<TopicPartition, i32> = HashMap::new();
@@ -341,7 +355,7 @@ impl Sender {
             self.shared.settings.linger,
             self.closing.is_some(),
             |tp| {
-                if retries.contains_key(tp) {
+                if retries.contains_key(tp) || recovering.contains_key(tp) || taken.contains(tp) {
                     return false;
                 }
                 match leader_of(tp) {
@@ -697,6 +711,9 @@ impl Sender {
         let backoff = retry_backoff(s.retry_backoff, s.retry_backoff_max, b.attempts + 1);
         let within_timeout = now + backoff < b.created + s.delivery_timeout;
         if retriable && b.attempts < s.retries && within_timeout {
+            if b.attempts == 0 {
+                *self.recovering.entry(b.tp.clone()).or_insert(0) += 1;
+            }
             b.attempts += 1;
             b.retry_at = Some(now + backoff);
             log::debug!(
@@ -743,6 +760,14 @@ impl Sender {
     }
 
     fn finish(&mut self, b: SentBatch, result: Result<BatchAck>) {
+        if b.attempts > 0 {
+            if let Some(n) = self.recovering.get_mut(&b.tp) {
+                *n -= 1;
+                if *n == 0 {
+                    self.recovering.remove(&b.tp);
+                }
+            }
+        }
         let c = &self.shared.counters;
         match &result {
             Ok(_) => c
