@@ -565,7 +565,9 @@ struct MessageType {
     max: i16,
     /// Encoding of `sample_n(version, n)`.
     sample: fn(i16, usize) -> Vec<u8>,
-    decode: fn(&mut Reader, i16) -> bool,
+    /// Decodes; `Ok(true)` when the input decoded (and re-encoded to the
+    /// same value), `Ok(false)` for a decode error, `Err` for a broken property.
+    decode: fn(&mut Reader, i16) -> Result<bool, String>,
 }
 
 macro_rules! message_types {
@@ -584,7 +586,23 @@ macro_rules! message_types {
                     .unwrap_or_else(|e| panic!("{} v{v}: sample does not encode: {e}", stringify!($ty)));
                 b
             },
-            decode: |r, v| <$ty as Decodable>::decode(r, v).is_ok(),
+            decode: |r, v| match <$ty as Decodable>::decode(r, v) {
+                Err(_) => Ok(false),
+                Ok(msg) => {
+                    // What decodes re-encodes, and decodes back to the same value.
+                    let mut b = Vec::new();
+                    msg.encode(&mut b, v)
+                        .map_err(|e| format!("the decoded value does not re-encode: {e}"))?;
+                    let back = <$ty as Decodable>::decode(&mut Reader::new(b), v)
+                        .map_err(|e| format!("its re-encoding does not decode: {e}"))?;
+                    if back != msg {
+                        return Err(format!(
+                            "its re-encoding decodes to another value:\n    first:  {msg:?}\n    second: {back:?}"
+                        ));
+                    }
+                    Ok(true)
+                }
+            },
         }),*]
     };
 }
@@ -599,8 +617,7 @@ fn message_case(run: &mut Runner, t: &MessageType, version: i16, how: &str, inpu
     let decode = t.decode;
     let target = format!("{} v{version}", t.name);
     run.case(&target, how, input, message_limit(input.len()), || {
-        decode(&mut r, version);
-        Ok(())
+        decode(&mut r, version).map(|_| ())
     });
 }
 
@@ -610,7 +627,7 @@ fn run_message(run: &mut Runner, t: &MessageType, version: i16, random_cases: us
     for s in &seeds {
         let mut r = Reader::new(s.clone());
         assert!(
-            (t.decode)(&mut r, version),
+            (t.decode)(&mut r, version) == Ok(true),
             "{} v{version}: its own sample does not decode",
             t.name
         );
@@ -1392,6 +1409,7 @@ fn allocation_ratio_survey() {
                         plant_plausible_length(&mut input, at, k, form);
                         let mut r = Reader::new(input.clone());
                         let (res, usage) = measured(|| (t.decode)(&mut r, v));
+                        let res = res.and_then(|r| r.map(|_| ()));
                         if let Err(p) = res {
                             failures.add(format!("{} v{v}: {p}", t.name));
                         }

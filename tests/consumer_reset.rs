@@ -1,0 +1,110 @@
+//! Acceptance 3 of the consumer issue: auto.offset.reset earliest, latest and
+//! none on a fresh partition and after seeking past the end (tansu).
+
+#[path = "support/mod.rs"]
+mod support;
+
+#[path = "consumer_util/mod.rs"]
+mod util;
+
+use std::time::Duration;
+
+use kafka_blocking::KafkaCode;
+use kafka_blocking::consumer::{Consumer, TopicPartition};
+
+use util::{consumer, create_topic, python, read_n};
+
+/// Produces values `v{first}`..`v{first+count-1}` to partition 0, one record
+/// per batch (so that tansu's end offset, "last batch base + 1", is exact).
+const PRODUCE: &str = r#"
+import sys
+from kafka import KafkaProducer
+boot, topic, first, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+p = KafkaProducer(bootstrap_servers=boot, linger_ms=0)
+for i in range(first, first + count):
+    p.send(topic, value=b'v%d' % i, partition=0).get(timeout=10)
+p.close()
+"#;
+
+fn produce(bootstrap: &str, topic: &str, first: i64, count: i64) {
+    python(PRODUCE, &[bootstrap, topic, &first.to_string(), &count.to_string()]);
+}
+
+fn offsets(c: &mut Consumer, n: usize) -> Vec<i64> {
+    read_n(c, n, Duration::from_secs(5)).iter().map(|r| r.offset).collect()
+}
+
+fn setup(name: &str) -> (String, String, TopicPartition) {
+    util::init_log();
+    let bootstrap = support::tansu::bootstrap();
+    let topic = support::unique_topic(name);
+    create_topic(&bootstrap, &topic, 1);
+    produce(&bootstrap, &topic, 0, 5);
+    let tp = TopicPartition::new(&topic, 0);
+    (bootstrap, topic, tp)
+}
+
+#[test]
+fn earliest() {
+    let (bootstrap, _topic, tp) = setup("consumer-reset-earliest");
+    let mut c = consumer(&bootstrap, &[("auto.offset.reset", "earliest")]);
+    c.assign(vec![tp.clone()]).unwrap();
+    assert_eq!(offsets(&mut c, 5), [0, 1, 2, 3, 4], "fresh partition starts at the beginning");
+    // Past the end: out of range, back to the beginning.
+    c.seek(&tp, 1000).unwrap();
+    assert_eq!(offsets(&mut c, 5), [0, 1, 2, 3, 4], "after seeking past the end");
+    c.close();
+}
+
+#[test]
+fn latest() {
+    let (bootstrap, topic, tp) = setup("consumer-reset-latest");
+    let mut c = consumer(&bootstrap, &[("auto.offset.reset", "latest")]);
+    c.assign(vec![tp.clone()]).unwrap();
+    assert_eq!(c.position(&tp).unwrap(), 5, "fresh partition starts at the end");
+    assert!(c.poll(Duration::from_millis(300)).unwrap().is_empty());
+    produce(&bootstrap, &topic, 5, 2);
+    assert_eq!(offsets(&mut c, 2), [5, 6], "only records produced after the reset");
+    // Past the end: out of range, to the end; then only new records.
+    c.seek(&tp, 1000).unwrap();
+    assert!(c.poll(Duration::from_millis(500)).unwrap().is_empty());
+    assert_eq!(c.position(&tp).unwrap(), 7);
+    produce(&bootstrap, &topic, 7, 1);
+    let got = read_n(&mut c, 1, Duration::from_secs(5));
+    assert_eq!(got.iter().map(|r| r.offset).collect::<Vec<_>>(), [7]);
+    assert_eq!(got[0].value.as_deref(), Some(&b"v7"[..]));
+    c.close();
+}
+
+#[test]
+fn none() {
+    let (bootstrap, _topic, tp) = setup("consumer-reset-none");
+    let mut c = consumer(&bootstrap, &[("auto.offset.reset", "none")]);
+    c.assign(vec![tp.clone()]).unwrap();
+    // Fresh partition: an error naming the partition, from poll and position.
+    let e = c.poll(Duration::from_millis(200)).unwrap_err();
+    let text = e.to_string();
+    assert!(text.contains(&tp.to_string()) && text.contains("auto.offset.reset=none"), "{text}");
+    assert!(c.position(&tp).unwrap_err().to_string().contains(&tp.to_string()));
+    // With a position it reads.
+    c.seek(&tp, 2).unwrap();
+    assert_eq!(offsets(&mut c, 3), [2, 3, 4]);
+    // Past the end: OFFSET_OUT_OF_RANGE naming partition and offset, position kept.
+    c.seek(&tp, 1000).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let e = loop {
+        match c.poll(Duration::from_millis(200)) {
+            Err(e) => break e,
+            Ok(rs) => assert!(rs.is_empty()),
+        }
+        assert!(std::time::Instant::now() < deadline, "no OFFSET_OUT_OF_RANGE error");
+    };
+    assert_eq!(e.kafka_code(), Some(KafkaCode::OffsetOutOfRange), "{e}");
+    let text = e.to_string();
+    assert!(text.contains(&tp.to_string()) && text.contains("1000"), "{text}");
+    assert_eq!(c.position(&tp).unwrap(), 1000);
+    // seek_to_beginning recovers.
+    c.seek_to_beginning(&[tp.clone()]).unwrap();
+    assert_eq!(offsets(&mut c, 5), [0, 1, 2, 3, 4]);
+    c.close();
+}
