@@ -1157,14 +1157,15 @@ fn run_decompress(run: &mut Runner, codec: Compression, random_cases: usize) {
 // ---------------------------------------------------------------------------
 // The test.
 
-type Job = Box<dyn Fn(&mut Runner) + Send + Sync>;
+/// A unit of work, given its share of the random cases.
+type Job = Box<dyn Fn(&mut Runner, usize) + Send + Sync>;
 
 #[test]
 fn every_decoder_survives_hostile_input() {
     install_panic_hook();
     let started = std::time::Instant::now();
 
-    // (weight in random cases per unit, job)
+    // (weight: share of the random cases, job)
     let types = std::sync::Arc::new(message_types());
     let mut units: Vec<(usize, Job)> = Vec::new();
     for (ti, t) in types.iter().enumerate() {
@@ -1172,47 +1173,26 @@ fn every_decoder_survives_hostile_input() {
             let types = types.clone();
             units.push((
                 2,
-                Box::new(move |run: &mut Runner| {
-                    let per = per_unit_cases(run);
-                    run_message(run, &types[ti], v, 2 * per);
-                }),
+                Box::new(move |run, n| run_message(run, &types[ti], v, n)),
             ));
         }
     }
-    units.push((
-        6,
-        Box::new(|run: &mut Runner| {
-            let per = per_unit_cases(run);
-            run_headers(run, per);
-        }),
-    ));
+    units.push((5, Box::new(|run, n| run_headers(run, n / 5))));
     for (target, seeds) in record_targets() {
         units.push((
-            4,
-            Box::new(move |run: &mut Runner| {
-                let per = per_unit_cases(run);
-                run_records(run, &target, &seeds, 2 * per);
-            }),
+            3,
+            Box::new(move |run, n| run_records(run, &target, &seeds, n)),
         ));
     }
     for codec in available_codecs() {
         units.push((
-            2,
-            Box::new(move |run: &mut Runner| {
-                let per = per_unit_cases(run);
-                run_records_behind_codec(run, codec, 2 * per);
-            }),
+            3,
+            Box::new(move |run, n| run_records_behind_codec(run, codec, n)),
         ));
-        units.push((
-            4,
-            Box::new(move |run: &mut Runner| {
-                let per = per_unit_cases(run);
-                run_decompress(run, codec, 4 * per);
-            }),
-        ));
+        units.push((8, Box::new(move |run, n| run_decompress(run, codec, n))));
     }
     let weight: usize = units.iter().map(|u| u.0).sum();
-    PER_UNIT.store((total_random_cases() / weight).max(1), Ordering::Relaxed);
+    let per_weight = total_random_cases().div_ceil(weight);
 
     // Heavy jobs first, then spread over the cores.
     units.reverse();
@@ -1234,8 +1214,8 @@ fn every_decoder_survives_hostile_input() {
                 };
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some((_, job)) = units.get(i) else { break };
-                    job(&mut run);
+                    let Some((w, job)) = units.get(i) else { break };
+                    job(&mut run, w * per_weight);
                 }
                 cases.fetch_add(run.cases, Ordering::Relaxed);
                 let mut w = worst.lock().unwrap();
@@ -1268,13 +1248,6 @@ fn every_decoder_survives_hostile_input() {
         );
     }
     assert!(cases >= 100_000, "only {cases} cases ran");
-}
-
-/// Random cases per weight unit (set once the units are counted).
-static PER_UNIT: AtomicUsize = AtomicUsize::new(1);
-
-fn per_unit_cases(_: &Runner) -> usize {
-    PER_UNIT.load(Ordering::Relaxed)
 }
 
 /// The guard is real: a decoder that trusts a length prefix trips the

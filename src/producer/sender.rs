@@ -380,9 +380,8 @@ impl Sender {
         }
         for b in fresh {
             let node = chosen_nodes[&b.tp];
-            match self.seal(b) {
-                Ok(sb) => per_node.entry(node).or_default().push(sb),
-                Err((b, e)) => self.fail_unsent(b, e),
+            if let Some(sb) = self.seal(b) {
+                per_node.entry(node).or_default().push(sb);
             }
         }
         for (node, batches) in per_node {
@@ -392,7 +391,8 @@ impl Sender {
     }
 
     /// Finishes a batch's bytes: producer id, epoch and sequence; compression.
-    fn seal(&mut self, b: ProducerBatch) -> std::result::Result<SentBatch, (ProducerBatch, Error)> {
+    /// A batch that cannot be encoded fails here (None).
+    fn seal(&mut self, b: ProducerBatch) -> Option<SentBatch> {
         let (state, seq) = self.producer_state(&b.tp, b.record_count);
         let ProducerBatch {
             tp,
@@ -405,7 +405,7 @@ impl Sender {
             ..
         } = b;
         match builder.finish(state, self.shared.settings.compression) {
-            Ok(bytes) => Ok(SentBatch {
+            Ok(bytes) => Some(SentBatch {
                 tp,
                 bytes: Bytes::from(bytes),
                 record_count,
@@ -420,19 +420,13 @@ impl Sender {
             }),
             Err(e) => {
                 let err = Error::InvalidArgument(format!("cannot encode a batch for {tp}: {e}"));
-                Err((
-                    ProducerBatch {
-                        tp,
-                        builder: crate::protocol::records::RecordBatchBuilder::new(),
-                        record_count,
-                        created,
-                        result,
-                        callbacks,
-                        reserved,
-                        size: 0,
-                    },
-                    err,
-                ))
+                self.shared
+                    .counters
+                    .records_failed
+                    .fetch_add(record_count as u64, Ordering::Relaxed);
+                complete(&result, callbacks, Err(err));
+                self.shared.accumulator.completed(result.id, reserved, None);
+                None
             }
         }
     }
