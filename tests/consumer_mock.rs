@@ -110,6 +110,11 @@ fn fetch_errors_are_retried_without_loss() {
         &["NOT_LEADER_OR_FOLLOWER", "FENCED_LEADER_EPOCH", "UNKNOWN_LEADER_EPOCH", "UNKNOWN_TOPIC_OR_PARTITION"],
     )
     .unwrap();
+    read_until(&mut c, &mut got, 120, 2, Duration::from_secs(8));
+    // The same errors at the partition level.
+    for err in ["NOT_LEADER_OR_FOLLOWER", "FENCED_LEADER_EPOCH", "UNKNOWN_LEADER_EPOCH", "UNKNOWN_TOPIC_OR_PARTITION"] {
+        mock.cmd(&format!("partition_errors {topic} 0 Fetch {err} {err}")).unwrap();
+    }
     read_until(&mut c, &mut got, 200, 2, Duration::from_secs(8));
     check_exactly_once(&got, 200);
     c.close();

@@ -464,11 +464,15 @@ impl Fetcher {
                     );
                 }
                 _ => {
-                    log::warn!(
-                        "Fetch from broker {node} failed: {} ({})",
-                        code.name(),
-                        code.description()
-                    );
+                    if code.is_retriable() || is_routing_error(code) {
+                        log::debug!("Fetch from broker {node} failed: {}; retrying", code.name());
+                    } else {
+                        log::warn!(
+                            "Fetch from broker {node} failed: {} ({})",
+                            code.name(),
+                            code.description()
+                        );
+                    }
                     broker.backoff_until = Some(now + self.settings.retry_backoff);
                     if is_routing_error(code) || code.is_retriable() {
                         self.cluster.request_refresh();

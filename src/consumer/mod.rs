@@ -46,6 +46,7 @@
 //! `request.timeout.ms`, `retry.backoff.ms`, `default.api.timeout.ms` (for
 //! the blocking offset lookups), `client.rack`.
 
+pub mod assignor;
 mod completed;
 mod deserializer;
 mod fetcher;

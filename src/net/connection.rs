@@ -12,7 +12,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -538,7 +538,7 @@ fn decode_body<R: Request>(shared: &Shared, body: Bytes, version: i16) -> Result
 }
 
 fn open_socket(address: &BrokerAddress, settings: &ConnectionSettings) -> io::Result<TcpStream> {
-    let addrs: Vec<_> = (address.host.as_str(), address.port)
+    let addrs: Vec<SocketAddr> = (address.host.as_str(), address.port)
         .to_socket_addrs()?
         .collect();
     if addrs.is_empty() {
@@ -547,8 +547,14 @@ fn open_socket(address: &BrokerAddress, settings: &ConnectionSettings) -> io::Re
             format!("{} resolves to no address", address.host),
         ));
     }
+    connect_any(&addrs, settings)
+}
+
+/// Tries every address in turn (client.dns.lookup=use_all_dns_ips) and
+/// returns the first connection made, or the last error.
+fn connect_any(addrs: &[SocketAddr], settings: &ConnectionSettings) -> io::Result<TcpStream> {
     let mut last = None;
-    for addr in addrs {
+    for &addr in addrs {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         socket.set_nodelay(true)?;
         if settings.send_buffer_bytes >= 0 {
@@ -563,7 +569,7 @@ fn open_socket(address: &BrokerAddress, settings: &ConnectionSettings) -> io::Re
                 return Ok(socket.into());
             }
             Err(e) => {
-                log::debug!("connect to {addr} ({}) failed: {e}", address.host);
+                log::debug!("connect to {addr} failed: {e}");
                 last = Some(e);
             }
         }
@@ -732,5 +738,41 @@ fn check_deadlines(shared: &Shared, idle_possible: bool) -> Result<()> {
             Ok(())
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn every_address_is_tried_in_turn() {
+        let good = TcpListener::bind("127.0.0.1:0").unwrap();
+        let refused = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let addrs = [refused, good.local_addr().unwrap()];
+        let s = connect_any(&addrs, &ConnectionSettings::default()).unwrap();
+        assert_eq!(s.peer_addr().unwrap(), good.local_addr().unwrap());
+        assert!(connect_any(&[refused], &ConnectionSettings::default()).is_err());
+    }
+
+    #[test]
+    fn socket_options_are_applied() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let settings = ConnectionSettings {
+            send_buffer_bytes: 32768,
+            receive_buffer_bytes: 40960,
+            ..Default::default()
+        };
+        let s = connect_any(&[l.local_addr().unwrap()], &settings).unwrap();
+        let sock = socket2::SockRef::from(&s);
+        assert!(sock.nodelay().unwrap());
+        // Linux doubles the requested size for bookkeeping.
+        assert!(sock.send_buffer_size().unwrap() >= 32768);
+        assert!(sock.recv_buffer_size().unwrap() >= 40960);
+        assert!(sock.recv_buffer_size().unwrap() < 1 << 20);
     }
 }
