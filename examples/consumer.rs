@@ -29,9 +29,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .client_id("consumer-example")
             .set("auto.offset.reset", "earliest"),
     )?;
-    let tp = TopicPartition::new(topic, partition);
+    let tp = TopicPartition::new(&topic, partition);
     consumer.assign(vec![tp.clone()])?;
-    consumer.seek_to_beginning(&[tp.clone()])?;
+    consumer.seek_to_beginning(std::slice::from_ref(&tp))?;
     eprintln!(
         "reading {tp} from offset {} on {bootstrap}",
         consumer.position(&tp)?

@@ -76,8 +76,16 @@ fn opt_hex(b: &Option<kafka_blocking::protocol::Bytes>) -> String {
 }
 
 fn line(r: &ConsumerRecord) -> String {
-    let headers: Vec<String> = r.headers.iter().map(|h| format!("{}={}", h.key, opt_hex(&h.value))).collect();
-    let headers = if headers.is_empty() { ".".to_string() } else { headers.join(",") };
+    let headers: Vec<String> = r
+        .headers
+        .iter()
+        .map(|h| format!("{}={}", h.key, opt_hex(&h.value)))
+        .collect();
+    let headers = if headers.is_empty() {
+        ".".to_string()
+    } else {
+        headers.join(",")
+    };
     format!(
         "{} {} {} {} {} {}",
         r.partition,
@@ -105,7 +113,13 @@ fn round_trip(client: &str) {
     assert_eq!(total, 200, "{out}");
     assert_eq!(expected.len(), 3);
 
-    let mut c = consumer(&bootstrap, &[("auto.offset.reset", "earliest"), ("max.poll.records", "37")]);
+    let mut c = consumer(
+        &bootstrap,
+        &[
+            ("auto.offset.reset", "earliest"),
+            ("max.poll.records", "37"),
+        ],
+    );
     let parts: Vec<TopicPartition> = (0..3).map(|p| TopicPartition::new(&topic, p)).collect();
     c.assign(parts.clone()).unwrap();
     let mut got: BTreeMap<i32, Vec<ConsumerRecord>> = BTreeMap::new();
@@ -115,9 +129,14 @@ fn round_trip(client: &str) {
         let batch = c.poll(Duration::from_millis(200)).unwrap();
         assert!(batch.len() <= 37, "max.poll.records");
         for (tp, rs) in batch.by_partition() {
-            assert!(rs.iter().all(|r| *r.topic == *topic && r.partition == tp.partition));
+            assert!(
+                rs.iter()
+                    .all(|r| *r.topic == *topic && r.partition == tp.partition)
+            );
             n += rs.len();
-            got.entry(tp.partition).or_default().extend(rs.iter().cloned());
+            got.entry(tp.partition)
+                .or_default()
+                .extend(rs.iter().cloned());
         }
     }
     for (p, want) in &mut expected {
@@ -127,11 +146,20 @@ fn round_trip(client: &str) {
         let mut sorted = mine_offsets.clone();
         sorted.sort();
         sorted.dedup();
-        assert_eq!(mine_offsets, sorted, "partition {p}: offsets strictly increasing");
+        assert_eq!(
+            mine_offsets, sorted,
+            "partition {p}: offsets strictly increasing"
+        );
         let want_lines: Vec<&str> = want.iter().map(|(_, l)| l.as_str()).collect();
         let mine_lines: Vec<String> = mine.iter().map(line).collect();
-        assert_eq!(mine_lines, want_lines, "partition {p} of {client}'s records");
-        assert!(mine.iter().all(|r| r.timestamp_type == TimestampType::CreateTime));
+        assert_eq!(
+            mine_lines, want_lines,
+            "partition {p} of {client}'s records"
+        );
+        assert!(
+            mine.iter()
+                .all(|r| r.timestamp_type == TimestampType::CreateTime)
+        );
     }
     // Nothing more arrives.
     assert!(c.poll(Duration::from_millis(300)).unwrap().is_empty());

@@ -40,15 +40,31 @@ if p.flush(20) != 0 or errors:
 fn produce(mock: &MockCluster, topic: &str, partitions: i32, first: i64, count: i64) {
     python(
         PRODUCE,
-        &[mock.bootstrap(), topic, &partitions.to_string(), &first.to_string(), &count.to_string()],
+        &[
+            mock.bootstrap(),
+            topic,
+            &partitions.to_string(),
+            &first.to_string(),
+            &count.to_string(),
+        ],
     );
 }
 
 /// Reads until every partition has `want` records in total in `got`.
-fn read_until(c: &mut Consumer, got: &mut BTreeMap<i32, Vec<(i64, String)>>, want: usize, partitions: i32, timeout: Duration) {
+fn read_until(
+    c: &mut Consumer,
+    got: &mut BTreeMap<i32, Vec<(i64, String)>>,
+    want: usize,
+    partitions: i32,
+    timeout: Duration,
+) {
     let deadline = Instant::now() + timeout;
     while (0..partitions).any(|p| got.get(&p).map_or(0, Vec::len) < want) {
-        assert!(Instant::now() < deadline, "timed out; have {:?}", got.iter().map(|(p, v)| (p, v.len())).collect::<Vec<_>>());
+        assert!(
+            Instant::now() < deadline,
+            "timed out; have {:?}",
+            got.iter().map(|(p, v)| (p, v.len())).collect::<Vec<_>>()
+        );
         for r in c.poll(Duration::from_millis(200)).unwrap() {
             let v = String::from_utf8(r.value.as_deref().unwrap().to_vec()).unwrap();
             got.entry(r.partition).or_default().push((r.offset, v));
@@ -59,7 +75,11 @@ fn read_until(c: &mut Consumer, got: &mut BTreeMap<i32, Vec<(i64, String)>>, wan
 fn check_exactly_once(got: &BTreeMap<i32, Vec<(i64, String)>>, want: i64) {
     for (p, recs) in got {
         let offsets: Vec<i64> = recs.iter().map(|r| r.0).collect();
-        assert_eq!(offsets, (0..want).collect::<Vec<_>>(), "partition {p}: every offset once, in order");
+        assert_eq!(
+            offsets,
+            (0..want).collect::<Vec<_>>(),
+            "partition {p}: every offset once, in order"
+        );
         for (o, v) in recs {
             assert_eq!(v, &format!("p{p}-{o}"), "partition {p} offset {o}");
         }
@@ -74,7 +94,13 @@ fn leader_move_mid_consumption_loses_and_repeats_nothing() {
     mock.create_topic(&topic, 2, 3).unwrap();
     produce(&mock, &topic, 2, 0, 300);
 
-    let mut c = consumer(mock.bootstrap(), &[("auto.offset.reset", "earliest"), ("max.poll.records", "25")]);
+    let mut c = consumer(
+        mock.bootstrap(),
+        &[
+            ("auto.offset.reset", "earliest"),
+            ("max.poll.records", "25"),
+        ],
+    );
     let tps: Vec<TopicPartition> = (0..2).map(|p| TopicPartition::new(&topic, p)).collect();
     c.assign(tps.clone()).unwrap();
     let mut got = BTreeMap::new();
@@ -89,7 +115,10 @@ fn leader_move_mid_consumption_loses_and_repeats_nothing() {
     mock.leader(&topic, 0, 2).unwrap();
     read_until(&mut c, &mut got, 350, 2, Duration::from_secs(8));
     check_exactly_once(&got, 350);
-    assert!(c.poll(Duration::from_millis(300)).unwrap().is_empty(), "nothing repeated at the end");
+    assert!(
+        c.poll(Duration::from_millis(300)).unwrap().is_empty(),
+        "nothing repeated at the end"
+    );
     c.close();
 }
 
@@ -100,20 +129,38 @@ fn fetch_errors_are_retried_without_loss() {
     let topic = support::unique_topic("consumer-fetch-errors");
     mock.create_topic(&topic, 2, 3).unwrap();
     produce(&mock, &topic, 2, 0, 200);
-    let mut c = consumer(mock.bootstrap(), &[("auto.offset.reset", "earliest"), ("max.poll.records", "30")]);
-    c.assign((0..2).map(|p| TopicPartition::new(&topic, p))).unwrap();
+    let mut c = consumer(
+        mock.bootstrap(),
+        &[
+            ("auto.offset.reset", "earliest"),
+            ("max.poll.records", "30"),
+        ],
+    );
+    c.assign((0..2).map(|p| TopicPartition::new(&topic, p)))
+        .unwrap();
     let mut got = BTreeMap::new();
     read_until(&mut c, &mut got, 50, 2, Duration::from_secs(8));
     mock.push_errors(
         "Fetch",
         6,
-        &["NOT_LEADER_OR_FOLLOWER", "FENCED_LEADER_EPOCH", "UNKNOWN_LEADER_EPOCH", "UNKNOWN_TOPIC_OR_PARTITION"],
+        &[
+            "NOT_LEADER_OR_FOLLOWER",
+            "FENCED_LEADER_EPOCH",
+            "UNKNOWN_LEADER_EPOCH",
+            "UNKNOWN_TOPIC_OR_PARTITION",
+        ],
     )
     .unwrap();
     read_until(&mut c, &mut got, 120, 2, Duration::from_secs(8));
     // The same errors at the partition level.
-    for err in ["NOT_LEADER_OR_FOLLOWER", "FENCED_LEADER_EPOCH", "UNKNOWN_LEADER_EPOCH", "UNKNOWN_TOPIC_OR_PARTITION"] {
-        mock.cmd(&format!("partition_errors {topic} 0 Fetch {err} {err}")).unwrap();
+    for err in [
+        "NOT_LEADER_OR_FOLLOWER",
+        "FENCED_LEADER_EPOCH",
+        "UNKNOWN_LEADER_EPOCH",
+        "UNKNOWN_TOPIC_OR_PARTITION",
+    ] {
+        mock.cmd(&format!("partition_errors {topic} 0 Fetch {err} {err}"))
+            .unwrap();
     }
     read_until(&mut c, &mut got, 200, 2, Duration::from_secs(8));
     check_exactly_once(&got, 200);
@@ -130,14 +177,21 @@ fn reset_after_seeking_past_the_end() {
     produce(&mock, &topic, 1, 0, 5);
     let tp = TopicPartition::new(&topic, 0);
     let offsets = |c: &mut Consumer, n: usize| -> Vec<i64> {
-        util::read_n(c, n, Duration::from_secs(5)).iter().map(|r| r.offset).collect()
+        util::read_n(c, n, Duration::from_secs(5))
+            .iter()
+            .map(|r| r.offset)
+            .collect()
     };
 
     let mut earliest = consumer(mock.bootstrap(), &[("auto.offset.reset", "earliest")]);
     earliest.assign(vec![tp.clone()]).unwrap();
     assert_eq!(offsets(&mut earliest, 5), [0, 1, 2, 3, 4]);
     earliest.seek(&tp, 1000).unwrap();
-    assert_eq!(offsets(&mut earliest, 5), [0, 1, 2, 3, 4], "earliest: back to the beginning");
+    assert_eq!(
+        offsets(&mut earliest, 5),
+        [0, 1, 2, 3, 4],
+        "earliest: back to the beginning"
+    );
 
     let mut latest = consumer(mock.bootstrap(), &[("auto.offset.reset", "latest")]);
     latest.assign(vec![tp.clone()]).unwrap();
@@ -150,7 +204,12 @@ fn reset_after_seeking_past_the_end() {
 
     let mut none = consumer(mock.bootstrap(), &[("auto.offset.reset", "none")]);
     none.assign(vec![tp.clone()]).unwrap();
-    assert!(none.poll(Duration::from_millis(100)).unwrap_err().to_string().contains(&tp.to_string()));
+    assert!(
+        none.poll(Duration::from_millis(100))
+            .unwrap_err()
+            .to_string()
+            .contains(&tp.to_string())
+    );
     none.seek(&tp, 1000).unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
     let e = loop {
@@ -161,8 +220,15 @@ fn reset_after_seeking_past_the_end() {
         assert!(Instant::now() < deadline, "no OFFSET_OUT_OF_RANGE error");
     };
     assert_eq!(e.kafka_code(), Some(KafkaCode::OffsetOutOfRange), "{e}");
-    assert!(e.to_string().contains(&tp.to_string()) && e.to_string().contains("1000"), "{e}");
-    assert_eq!(none.position(&tp).unwrap(), 1000, "none: the position is left alone");
+    assert!(
+        e.to_string().contains(&tp.to_string()) && e.to_string().contains("1000"),
+        "{e}"
+    );
+    assert_eq!(
+        none.position(&tp).unwrap(),
+        1000,
+        "none: the position is left alone"
+    );
     none.seek(&tp, 3).unwrap();
     assert_eq!(offsets(&mut none, 4), [3, 4, 5, 6]);
 }

@@ -70,7 +70,12 @@ fn offsets_agree_with_kafka_python() {
     let topic = support::unique_topic("consumer-offsets");
     create_topic(&bootstrap, &topic, 2);
     python(PRODUCE, &[&bootstrap, &topic]);
-    let times = [BASE_TS, BASE_TS + 15_500, BASE_TS + 99_000, BASE_TS + 1_000_000_000];
+    let times = [
+        BASE_TS,
+        BASE_TS + 15_500,
+        BASE_TS + 99_000,
+        BASE_TS + 1_000_000_000,
+    ];
     let time_args: Vec<String> = times.iter().map(|t| t.to_string()).collect();
     let mut args = vec![bootstrap.as_str(), topic.as_str()];
     args.extend(time_args.iter().map(String::as_str));
@@ -104,11 +109,17 @@ fn offsets_agree_with_kafka_python() {
     }
     c.seek_to_end(&[]).unwrap();
     for tp in &tps {
-        ours.insert(format!("position_end {}", tp.partition), c.position(tp).unwrap().to_string());
+        ours.insert(
+            format!("position_end {}", tp.partition),
+            c.position(tp).unwrap().to_string(),
+        );
     }
     c.seek_to_beginning(&[]).unwrap();
     for tp in &tps {
-        ours.insert(format!("position_beginning {}", tp.partition), c.position(tp).unwrap().to_string());
+        ours.insert(
+            format!("position_beginning {}", tp.partition),
+            c.position(tp).unwrap().to_string(),
+        );
     }
     assert_eq!(ours, theirs);
 
@@ -121,10 +132,18 @@ fn offsets_agree_with_kafka_python() {
         c.pause(&tps[1..]).unwrap();
         let got = read_n(&mut c, 1, Duration::from_secs(5));
         assert_eq!(got[0].offset, target, "first record after seek({target})");
-        assert_eq!(got[0].value.as_deref(), Some(format!("x{target}").as_bytes()));
+        assert_eq!(
+            got[0].value.as_deref(),
+            Some(format!("x{target}").as_bytes())
+        );
         assert_eq!(got[0].timestamp, BASE_TS + target * 1000);
         // Positions move with what poll returned.
-        let last = got.iter().filter(|r| r.partition == 0).map(|r| r.offset).max().unwrap();
+        let last = got
+            .iter()
+            .filter(|r| r.partition == 0)
+            .map(|r| r.offset)
+            .max()
+            .unwrap();
         assert_eq!(c.position(p0).unwrap(), last + 1);
         c.resume(&tps[1..]).unwrap();
     }

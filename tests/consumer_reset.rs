@@ -29,11 +29,17 @@ p.close()
 "#;
 
 fn produce(bootstrap: &str, topic: &str, first: i64, count: i64) {
-    python(PRODUCE, &[bootstrap, topic, &first.to_string(), &count.to_string()]);
+    python(
+        PRODUCE,
+        &[bootstrap, topic, &first.to_string(), &count.to_string()],
+    );
 }
 
 fn offsets(c: &mut Consumer, n: usize) -> Vec<i64> {
-    read_n(c, n, Duration::from_secs(5)).iter().map(|r| r.offset).collect()
+    read_n(c, n, Duration::from_secs(5))
+        .iter()
+        .map(|r| r.offset)
+        .collect()
 }
 
 fn setup(name: &str) -> (String, String, TopicPartition) {
@@ -51,10 +57,19 @@ fn earliest() {
     let (bootstrap, _topic, tp) = setup("consumer-reset-earliest");
     let mut c = consumer(&bootstrap, &[("auto.offset.reset", "earliest")]);
     c.assign(vec![tp.clone()]).unwrap();
-    assert_eq!(offsets(&mut c, 5), [0, 1, 2, 3, 4], "fresh partition starts at the beginning");
-    // A later seek_to_beginning goes back there.
+    assert_eq!(
+        offsets(&mut c, 5),
+        [0, 1, 2, 3, 4],
+        "fresh partition starts at the beginning"
+    );
+    // A later seek_to_beginning goes back there; the blocking iterator
+    // yields everything and ends once nothing new arrives.
     c.seek_to_beginning(&[]).unwrap();
-    assert_eq!(offsets(&mut c, 5), [0, 1, 2, 3, 4]);
+    let all: Vec<i64> = c
+        .iter(Duration::from_millis(300))
+        .map(|r| r.unwrap().offset)
+        .collect();
+    assert_eq!(all, [0, 1, 2, 3, 4]);
     c.close();
 }
 
@@ -63,10 +78,18 @@ fn latest() {
     let (bootstrap, topic, tp) = setup("consumer-reset-latest");
     let mut c = consumer(&bootstrap, &[("auto.offset.reset", "latest")]);
     c.assign(vec![tp.clone()]).unwrap();
-    assert_eq!(c.position(&tp).unwrap(), 5, "fresh partition starts at the end");
+    assert_eq!(
+        c.position(&tp).unwrap(),
+        5,
+        "fresh partition starts at the end"
+    );
     assert!(c.poll(Duration::from_millis(300)).unwrap().is_empty());
     produce(&bootstrap, &topic, 5, 2);
-    assert_eq!(offsets(&mut c, 2), [5, 6], "only records produced after the reset");
+    assert_eq!(
+        offsets(&mut c, 2),
+        [5, 6],
+        "only records produced after the reset"
+    );
     // A second fresh consumer with latest starts after those.
     let mut c2 = consumer(&bootstrap, &[("auto.offset.reset", "latest")]);
     c2.assign(vec![tp.clone()]).unwrap();
@@ -87,13 +110,21 @@ fn none() {
     // Fresh partition: an error naming the partition, from poll and position.
     let e = c.poll(Duration::from_millis(200)).unwrap_err();
     let text = e.to_string();
-    assert!(text.contains(&tp.to_string()) && text.contains("auto.offset.reset=none"), "{text}");
-    assert!(c.position(&tp).unwrap_err().to_string().contains(&tp.to_string()));
+    assert!(
+        text.contains(&tp.to_string()) && text.contains("auto.offset.reset=none"),
+        "{text}"
+    );
+    assert!(
+        c.position(&tp)
+            .unwrap_err()
+            .to_string()
+            .contains(&tp.to_string())
+    );
     // With a position it reads.
     c.seek(&tp, 2).unwrap();
     assert_eq!(offsets(&mut c, 3), [2, 3, 4]);
     // seek_to_beginning recovers.
-    c.seek_to_beginning(&[tp.clone()]).unwrap();
+    c.seek_to_beginning(std::slice::from_ref(&tp)).unwrap();
     assert_eq!(offsets(&mut c, 5), [0, 1, 2, 3, 4]);
     c.close();
 }

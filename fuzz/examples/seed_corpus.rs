@@ -62,14 +62,21 @@ fn messages(root: &Path, golden: &Path) -> (usize, usize) {
     let mut n_golden = 0;
     let mut n = 0;
     for (target, table) in [("requests", requests()), ("responses", responses())] {
-        assert!(table.len() <= 256, "{target}: more types than selector values");
+        assert!(
+            table.len() <= 256,
+            "{target}: more types than selector values"
+        );
         let dir = root.join(target);
         fs::create_dir_all(&dir).unwrap();
         for (i, e) in table.iter().enumerate() {
             for k in 0..2 {
                 let mut seed = vec![selector(i)];
                 seed.extend((e.sample)(e.version, k));
-                write(&dir, &format!("sample-{}-v{}-{k}", e.name, e.version), &seed);
+                write(
+                    &dir,
+                    &format!("sample-{}-v{}-{k}", e.name, e.version),
+                    &seed,
+                );
                 n += 1;
             }
         }
@@ -107,6 +114,9 @@ fn messages(root: &Path, golden: &Path) -> (usize, usize) {
                 eprintln!("skipped {file}: its header does not decode");
                 continue;
             };
+            if !(table[i].decodes)(&body, version) {
+                eprintln!("note: {file}: the body does not decode as {type_name} v{version}");
+            }
             let mut seed = vec![selector(i)];
             seed.extend(body);
             write(&dir, &format!("golden-{stem}"), &seed);
@@ -177,7 +187,10 @@ fn decompress(root: &Path) -> usize {
     let payloads: [(&str, Vec<u8>); 4] = [
         ("empty", Vec::new()),
         ("short", b"hello, kafka".to_vec()),
-        ("text", b"a value repeated so that compression pays off; ".repeat(40)),
+        (
+            "text",
+            b"a value repeated so that compression pays off; ".repeat(40),
+        ),
         ("zeros", vec![0u8; 100_000]),
     ];
     let mut n = 0;

@@ -34,6 +34,8 @@ pub struct Entry {
     /// Decodes a body; when it decodes, checks that it re-encodes and decodes
     /// back to the same value. Panics on a broken property.
     pub check: fn(&[u8], i16),
+    /// Whether a body decodes, consuming every byte.
+    pub decodes: fn(&[u8], i16) -> bool,
     /// Encoding of the type's `sample_n(version, n)`.
     pub sample: fn(i16, usize) -> Vec<u8>,
 }
@@ -64,6 +66,10 @@ macro_rules! entries {
                             Ok(back) => assert_eq!(back, msg, "re-encoding at v{v} decodes to another value"),
                             Err(e) => panic!("re-encoding of {msg:?} at v{v} does not decode: {e}"),
                         }
+                    },
+                    decodes: |body, v| {
+                        let mut r = Reader::new(body.to_vec());
+                        <$ty as Decodable>::decode(&mut r, v).is_ok() && r.is_empty()
                     },
                     sample: |v, n| {
                         let mut b = Vec::new();
@@ -191,7 +197,11 @@ pub fn fuzz_decompress(data: &[u8]) {
     }
     let max = MAX_OUTPUTS[*m as usize % MAX_OUTPUTS.len()];
     if let Ok(out) = compression::decompress(codec, input, max) {
-        assert!(out.len() <= max, "{codec}: {} bytes out, limit {max}", out.len());
+        assert!(
+            out.len() <= max,
+            "{codec}: {} bytes out, limit {max}",
+            out.len()
+        );
     }
     if input.len() <= max {
         let mut packed = Vec::new();

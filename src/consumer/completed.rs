@@ -226,7 +226,7 @@ impl CompletedFetch {
                     if r.offset < *position {
                         continue;
                     }
-                    *position = r.offset + 1;
+                    *position = r.offset.saturating_add(1);
                     out.push(ConsumerRecord {
                         topic: topic.clone(),
                         partition,
@@ -436,5 +436,46 @@ mod tests {
         }
         assert_eq!(out.len(), 2);
         assert_eq!(pos, 2);
+    }
+
+    #[test]
+    fn mutated_peer_vectors_never_panic() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/records");
+        let topic: Arc<str> = Arc::from("t");
+        for name in [
+            "kafka-python-v1-gzip.bin",
+            "librdkafka-v2-transactions.bin",
+            "kafka-python-v2-none.bin",
+        ] {
+            let data = std::fs::read(dir.join(name)).unwrap();
+            for pos in 0..data.len() {
+                for flip in [0x01u8, 0x80, 0xff] {
+                    let mut m = data.clone();
+                    m[pos] ^= flip;
+                    for (check_crcs, read_committed, lso) in
+                        [(false, true, Some(3)), (true, false, None)]
+                    {
+                        let s = scan(&m, lso);
+                        let bytes = Bytes::from(m.clone());
+                        let mut c = CompletedFetch::new(
+                            bytes,
+                            s.end,
+                            check_crcs,
+                            read_committed,
+                            Some(vec![(1, 0), (-5, 3)]),
+                        );
+                        let mut pos = 0;
+                        let mut out = ConsumerRecords::new();
+                        loop {
+                            let max = out.len() + 2;
+                            if !matches!(c.drain(&topic, 0, &mut pos, &mut out, max), Drained::Full)
+                            {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

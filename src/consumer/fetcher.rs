@@ -79,6 +79,7 @@ pub(crate) struct Fetcher {
     tx: Sender<Event>,
     next_id: u64,
     rotation: usize,
+    fetch_rotation: usize,
 }
 
 /// The leader of a partition and its epoch, when known.
@@ -109,6 +110,7 @@ impl Fetcher {
             tx,
             next_id: 1,
             rotation: 0,
+            fetch_rotation: 0,
         }
     }
 
@@ -314,7 +316,10 @@ impl Fetcher {
         let bound = self.settings.max_partition_bytes.max(1) as usize;
         let mut by_node: BTreeMap<i32, Vec<(Wanted, u64)>> = BTreeMap::new();
         let mut need_refresh = false;
-        for st in self.subs.iter() {
+        // Brokers fill partitions in request order until fetch.max.bytes:
+        // start at a different partition each time.
+        self.fetch_rotation = self.fetch_rotation.wrapping_add(1);
+        for st in self.subs.iter_from(self.fetch_rotation) {
             if !st.fetchable(now) || st.buffered_bytes() >= bound {
                 continue;
             }
@@ -368,7 +373,10 @@ impl Fetcher {
         let mut sent = HashMap::with_capacity(wanted.len());
         for (w, generation) in &wanted {
             sent.insert(
-                TopicPartition::new(&*w.topic, w.partition),
+                TopicPartition {
+                    topic: w.topic.clone(),
+                    partition: w.partition,
+                },
                 (*generation, w.fetch_offset, w.max_bytes),
             );
         }
@@ -503,7 +511,10 @@ impl Fetcher {
                 continue;
             };
             for p in t.partitions {
-                let tp = TopicPartition::new(&*name, p.partition_index);
+                let tp = TopicPartition {
+                    topic: name.clone(),
+                    partition: p.partition_index,
+                };
                 let Some(&(generation, fetch_offset, max_bytes)) = flight.sent.get(&tp) else {
                     continue;
                 };
@@ -788,10 +799,10 @@ pub(crate) fn list_offsets_request<'a>(
             max_num_offsets: 1,
             ..Default::default()
         };
-        match topics.iter_mut().find(|t| t.name == tp.topic) {
+        match topics.iter_mut().find(|t| *t.name == *tp.topic) {
             Some(t) => t.partitions.push(part),
             None => topics.push(ListOffsetsTopic {
-                name: tp.topic.clone(),
+                name: tp.topic.to_string(),
                 partitions: vec![part],
                 ..Default::default()
             }),

@@ -106,7 +106,8 @@ pub(crate) enum Event {
 pub struct Consumer {
     fetcher: Fetcher,
     events: Receiver<Event>,
-    /// Kept so the channel never disconnects while the consumer lives.
+    /// Kept so the channel never disconnects while the consumer lives; the
+    /// group coordinator (issue 5) sends its responses through clones of it.
     _sender: Sender<Event>,
     api_timeout: Duration,
     closed: bool,
@@ -212,7 +213,7 @@ impl Consumer {
                 "cannot assign {bad:?}: topic must be non-empty and partition >= 0"
             )));
         }
-        let mut topics: Vec<&str> = partitions.iter().map(|tp| tp.topic.as_str()).collect();
+        let mut topics: Vec<&str> = partitions.iter().map(|tp| &*tp.topic).collect();
         topics.sort_unstable();
         topics.dedup();
         self.fetcher.cluster.add_topics(&topics);
@@ -259,40 +260,53 @@ impl Consumer {
             while let Ok(event) = self.events.try_recv() {
                 self.handle(event);
             }
-            let now = Instant::now();
-            // Issue 5: the group coordinator's work (heartbeat, auto-commit,
-            // rebalance; it may change the assignment) goes here.
-            self.fetcher.apply_reset_policy()?;
-            if let Err(e) = self.fetcher.cluster.maybe_refresh() {
-                log::debug!("metadata refresh failed: {e}");
-            }
-            self.fetcher.send_resets(now);
+            self.maintain(Instant::now())?;
             let records = self.fetcher.collect()?;
+            // Pipelining: the next fetches are sent before records are returned.
             self.fetcher.send_fetches(Instant::now());
-            if !records.is_empty() {
-                return Ok(records);
-            }
             let now = Instant::now();
-            if now >= deadline {
+            if !records.is_empty() || now >= deadline {
                 return Ok(records);
             }
-            let wake = self.next_wakeup(now).map_or(deadline, |t| t.min(deadline));
-            match self
-                .events
-                .recv_timeout(wake.saturating_duration_since(now))
-            {
-                Ok(event) => self.handle(event),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(Error::Closed("consumer".into()));
-                }
-            }
+            self.wait_for_event(now, deadline)?;
         }
     }
 
+    /// The poll loop's timed work, run before records are collected: offset
+    /// resets (auto.offset.reset), metadata refresh.
+    ///
+    /// Seam for consumer groups (issue 5): the coordinator's step goes first
+    /// here (heartbeat when due, auto-commit when due, join/sync when a
+    /// rebalance is needed; it may call `self.fetcher.subs.assign(..)` and
+    /// seek partitions to their committed offsets), so that
+    /// `apply_reset_policy` only sees partitions with no committed offset.
+    fn maintain(&mut self, now: Instant) -> Result<()> {
+        self.fetcher.apply_reset_policy()?;
+        if let Err(e) = self.fetcher.cluster.maybe_refresh() {
+            log::debug!("metadata refresh failed: {e}");
+        }
+        self.fetcher.send_resets(now);
+        Ok(())
+    }
+
+    /// Waits for one event until the earliest of `deadline` and the loop's
+    /// timers, and handles it.
+    fn wait_for_event(&mut self, now: Instant, deadline: Instant) -> Result<()> {
+        let wake = self.next_wakeup(now).map_or(deadline, |t| t.min(deadline));
+        match self
+            .events
+            .recv_timeout(wake.saturating_duration_since(now))
+        {
+            Ok(event) => self.handle(event),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return Err(Error::Closed("consumer".into())),
+        }
+        Ok(())
+    }
+
     /// The earliest time the poll loop must wake up even without a response:
-    /// retry backoffs and metadata waits (issue 5 adds heartbeats and
-    /// auto-commits here).
+    /// retry backoffs and metadata waits. Issue 5 adds the coordinator's
+    /// timers (next heartbeat, next auto-commit, max.poll.interval.ms).
     fn next_wakeup(&self, now: Instant) -> Option<Instant> {
         self.fetcher.next_wakeup(now)
     }
@@ -579,5 +593,38 @@ impl Iterator for Iter<'_> {
                 Some(Err(e))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_are_checked_at_construction() {
+        let base = ConsumerConfig::new().bootstrap_servers("127.0.0.1:9");
+        let e = Consumer::new(base.clone().set("fetch.max.wait.ms", "40000")).unwrap_err();
+        assert!(e.to_string().contains("fetch.max.wait.ms"), "{e}");
+        let e = Consumer::new(base.clone().set("auto.offset.reset", "smallest")).unwrap_err();
+        assert!(e.to_string().contains("earliest, latest, none"), "{e}");
+        let e = Consumer::new(base.clone().set("isolation.level", "committed")).unwrap_err();
+        assert!(e.to_string().contains("isolation.level"), "{e}");
+        let mut c = Consumer::new(base).unwrap();
+        let tp = TopicPartition::new("t", 0);
+        assert!(
+            c.seek(&tp, 0)
+                .unwrap_err()
+                .to_string()
+                .contains("not assigned")
+        );
+        c.assign(vec![tp.clone(), tp.clone()]).unwrap();
+        assert_eq!(c.assignment(), std::slice::from_ref(&tp));
+        assert!(c.seek(&tp, -1).is_err());
+        c.pause(std::slice::from_ref(&tp)).unwrap();
+        assert_eq!(c.paused(), std::slice::from_ref(&tp));
+        c.assign(Vec::new()).unwrap();
+        assert!(c.assignment().is_empty() && c.paused().is_empty());
+        c.close();
+        assert!(matches!(c.assign(vec![tp]), Err(Error::Closed(_))));
     }
 }

@@ -37,7 +37,7 @@ impl Fetcher {
         let deadline = Instant::now() + timeout;
         let topics: Vec<String> = query
             .iter()
-            .map(|(tp, _)| tp.topic.clone())
+            .map(|(tp, _)| tp.topic.to_string())
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
@@ -69,7 +69,7 @@ impl Fetcher {
                             .push((tp.clone(), *ts, epoch))
                     }
                     None => {
-                        let t = md.topics.get(&tp.topic);
+                        let t = md.topics.get(&*tp.topic);
                         let code = t
                             .and_then(|t| t.error)
                             .or_else(|| {

@@ -7,43 +7,7 @@ use std::sync::Arc;
 use crate::protocol::Bytes;
 pub use crate::protocol::records::{Header, TimestampType};
 
-/// A topic name and partition index.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TopicPartition {
-    /// Topic name.
-    pub topic: String,
-    /// Partition index.
-    pub partition: i32,
-}
-
-impl TopicPartition {
-    /// `topic`'s partition `partition`.
-    pub fn new(topic: impl Into<String>, partition: i32) -> TopicPartition {
-        TopicPartition {
-            topic: topic.into(),
-            partition,
-        }
-    }
-}
-
-impl fmt::Display for TopicPartition {
-    /// `topic-partition`, as Kafka's tools print it.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.topic, self.partition)
-    }
-}
-
-impl fmt::Debug for TopicPartition {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.topic, self.partition)
-    }
-}
-
-impl<S: Into<String>> From<(S, i32)> for TopicPartition {
-    fn from((topic, partition): (S, i32)) -> Self {
-        TopicPartition::new(topic, partition)
-    }
-}
+pub use crate::producer::TopicPartition;
 
 /// An offset found by [`offsets_for_times`](super::Consumer::offsets_for_times):
 /// the earliest offset whose timestamp is at least the one asked for.
@@ -87,7 +51,10 @@ pub struct ConsumerRecord {
 impl ConsumerRecord {
     /// The record's topic and partition.
     pub fn topic_partition(&self) -> TopicPartition {
-        TopicPartition::new(&*self.topic, self.partition)
+        TopicPartition {
+            topic: self.topic.clone(),
+            partition: self.partition,
+        }
     }
 
     /// The key converted by `d` (e.g. [`StringDeserializer`](super::StringDeserializer)).

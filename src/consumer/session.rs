@@ -77,7 +77,10 @@ impl FetchSession {
         let mut next: HashMap<TopicPartition, Wanted> = HashMap::with_capacity(wanted.len());
         let mut send: Vec<&Wanted> = Vec::new();
         for w in &wanted {
-            let tp = TopicPartition::new(&*w.topic, w.partition);
+            let tp = TopicPartition {
+                topic: w.topic.clone(),
+                partition: w.partition,
+            };
             if full || self.partitions.get(&tp) != Some(w) {
                 send.push(w);
             }

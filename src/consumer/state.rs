@@ -83,7 +83,7 @@ pub(crate) struct PartitionState {
 impl PartitionState {
     fn new(tp: &TopicPartition) -> PartitionState {
         PartitionState {
-            topic: Arc::from(tp.topic.as_str()),
+            topic: tp.topic.clone(),
             partition: tp.partition,
             position: None,
             reset: None,
@@ -103,7 +103,10 @@ impl PartitionState {
     }
 
     pub(crate) fn tp(&self) -> TopicPartition {
-        TopicPartition::new(&*self.topic, self.partition)
+        TopicPartition {
+            topic: self.topic.clone(),
+            partition: self.partition,
+        }
     }
 
     /// Drops buffered data and invalidates requests in flight.
@@ -199,11 +202,25 @@ impl Subscriptions {
         self.order.is_empty()
     }
 
-    /// Total bytes buffered across partitions.
+    /// Bytes buffered for unpaused partitions (data held for paused ones
+    /// must not stop the others from being fetched).
     pub(crate) fn buffered_bytes(&self) -> usize {
         self.parts
             .values()
+            .filter(|st| !st.paused)
             .map(PartitionState::buffered_bytes)
             .sum()
+    }
+
+    /// The partitions in assignment order, starting at index `start`
+    /// (modulo the count), so that no partition is always first.
+    pub(crate) fn iter_from(&self, start: usize) -> impl Iterator<Item = &PartitionState> {
+        let k = if self.order.is_empty() {
+            0
+        } else {
+            start % self.order.len()
+        };
+        let (a, b) = self.order.split_at(k);
+        b.iter().chain(a.iter()).filter_map(|tp| self.parts.get(tp))
     }
 }

@@ -371,7 +371,10 @@ impl Reader {
         match self.read_array_len(compact, min_item_size)? {
             None => Ok(None),
             Some(n) => {
-                let mut v = Vec::with_capacity(n);
+                // The count is bounded by the bytes that remain, but a decoded
+                // element can be much larger than its encoding: reserve a
+                // little and let real elements grow the vector.
+                let mut v = Vec::with_capacity(n.min(1024));
                 for _ in 0..n {
                     v.push(f(self)?);
                 }

@@ -32,8 +32,11 @@ pub fn python(script: &str, args: &[&str]) -> String {
 
 /// Creates `topic` with `partitions` partitions (replication factor 1).
 pub fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
-    let admin = AdminClient::new(AdminConfig::new().bootstrap_servers(bootstrap)).expect("admin client");
-    admin.create_topic(NewTopic::new(topic, partitions, 1)).expect("create topic");
+    let admin =
+        AdminClient::new(AdminConfig::new().bootstrap_servers(bootstrap)).expect("admin client");
+    admin
+        .create_topic(NewTopic::new(topic, partitions, 1))
+        .expect("create topic");
     admin.close();
 }
 
