@@ -311,7 +311,8 @@ fn serve(
                     });
                 }
                 if top_error == 0 && answers.iter().all(|(_, a)| a.records.is_empty()) {
-                    thread::sleep(Duration::from_millis((req.max_wait_ms as u64).min(50)));
+                    // Like a broker: hold the request up to max_wait_ms when there is no data.
+                    thread::sleep(Duration::from_millis((req.max_wait_ms as u64).min(1000)));
                 }
                 let resp = FetchResponse {
                     error_code: top_error,
@@ -1110,4 +1111,53 @@ fn peer_written_batches_and_legacy_message_sets_read_back_exactly() {
         }
     }
     assert!(checked >= 20, "only {checked} vectors");
+}
+
+#[test]
+fn idle_partitions_do_not_slow_down_a_busy_one() {
+    // Partition 0 has 40 batches, partition 1 nothing. The broker holds a
+    // fetch of only empty partitions for fetch.max.wait.ms: such a fetch must
+    // not occupy the broker's one fetch slot while partition 0 waits.
+    let mut log = Log::default();
+    for i in 0..40 {
+        log.data(i * 10, 10, ProducerState::NONE);
+    }
+    let end = log.end();
+    let fake = start(
+        Options {
+            partitions: 2,
+            ..Options::default()
+        },
+        move |p, offset, _| Answer {
+            records: if p == 0 {
+                // Four batches a response.
+                log.0
+                    .iter()
+                    .filter(|b| b.1 > offset)
+                    .take(4)
+                    .flat_map(|b| b.2.clone())
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            high_watermark: if p == 0 { end } else { 0 },
+            last_stable_offset: if p == 0 { end } else { 0 },
+            ..Default::default()
+        },
+    );
+    let mut c = consumer(
+        &fake,
+        &[
+            ("fetch.max.wait.ms", "400"),
+            ("max.partition.fetch.bytes", "300"),
+            ("max.poll.records", "5"),
+        ],
+    );
+    c.assign(vec![tp(0), tp(1)]).unwrap();
+    let started = Instant::now();
+    let got = read(&mut c, 400, Duration::from_secs(10));
+    let took = started.elapsed();
+    assert_eq!(offsets(&got), (0..400).collect::<Vec<_>>());
+    // Ten responses for partition 0: one 400 ms wait each would take 4 s.
+    assert!(took < Duration::from_millis(2000), "took {took:?}");
 }

@@ -319,6 +319,16 @@ impl Fetcher {
         // Brokers fill partitions in request order until fetch.max.bytes:
         // start at a different partition each time.
         self.fetch_rotation = self.fetch_rotation.wrapping_add(1);
+        // A broker with a partition held back only by its buffered data gets
+        // no fetch until that buffer drains below the bound: a fetch of its
+        // other (idle) partitions would wait fetch.max.wait.ms at the broker
+        // and, being the broker's one fetch in flight, delay the busy one.
+        let held_back: std::collections::HashSet<i32> = self
+            .subs
+            .iter()
+            .filter(|st| st.fetchable(now) && st.buffered_bytes() >= bound)
+            .filter_map(|st| leader_of(&md, &st.topic, st.partition).map(|l| l.0))
+            .collect();
         for st in self.subs.iter_from(self.fetch_rotation) {
             if !st.fetchable(now) || st.buffered_bytes() >= bound {
                 continue;
@@ -327,6 +337,9 @@ impl Fetcher {
                 need_refresh = true;
                 continue;
             };
+            if held_back.contains(&node) {
+                continue;
+            }
             let b = self.brokers.get(&node);
             if b.is_some_and(|b| b.in_flight.is_some() || b.backoff_until.is_some_and(|t| t > now))
             {

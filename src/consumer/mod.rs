@@ -71,10 +71,9 @@ pub use deserializer::{
 pub use record::{
     ConsumerRecord, ConsumerRecords, Header, OffsetAndTimestamp, TimestampType, TopicPartition,
 };
-pub use state::OffsetResetPolicy;
 
 use fetcher::{FetchSettings, Fetcher};
-use state::ResetTo;
+use state::{OffsetResetPolicy, ResetTo};
 
 /// Something that happened while the application was away: a response
 /// delivered by a connection's reader thread. The poll loop handles events

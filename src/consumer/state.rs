@@ -17,7 +17,7 @@ use super::record::TopicPartition;
 
 /// What `auto.offset.reset` says to do for a partition without a valid position.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OffsetResetPolicy {
+pub(crate) enum OffsetResetPolicy {
     /// Start at the log start offset.
     Earliest,
     /// Start at the log end offset (only records produced from now on).
