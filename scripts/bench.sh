@@ -80,9 +80,9 @@ if [[ -x target/release/examples/consumer_perf ]]; then
     run kafka-blocking target/release/examples/consumer_perf --bootstrap-server "$bootstrap" --topic bench-kcat --messages "$N"
     run kcat env LD_PRELOAD="$librdkafka" kcat -C -b "$bootstrap" -t bench-kcat -o beginning -e -q -c "$N"
     run confluent-kafka "$PYTHON" -c "
-from confluent_kafka import Consumer
-c = Consumer({'bootstrap.servers': '$bootstrap', 'group.id': 'bench', 'auto.offset.reset': 'earliest', 'enable.auto.commit': False})
-c.subscribe(['bench-kcat'])
+from confluent_kafka import Consumer, TopicPartition, OFFSET_BEGINNING
+c = Consumer({'bootstrap.servers': '$bootstrap', 'group.id': 'bench', 'enable.auto.commit': False})
+c.assign([TopicPartition('bench-kcat', 0, OFFSET_BEGINNING)])
 n = 0
 while n < $N:
     for m in c.consume(10000, 5):

@@ -471,7 +471,10 @@ impl<'a> Group<'a> {
             topics.push(ts);
             topic_sets.push(set);
         }
-        let hashes: Vec<i32> = list.iter().map(|m| java_string_hash(&m.member_id)).collect();
+        let hashes: Vec<i32> = list
+            .iter()
+            .map(|m| java_string_hash(&m.member_id))
+            .collect();
         Group {
             java_order: java_hash_map_order(&hashes),
             members: list,
@@ -812,7 +815,8 @@ impl<'g, 'a> StickyCtx<'g, 'a> {
             .map(|ts| ts.iter().map(|&t| counts[t as usize] as usize).sum())
             .collect();
         let mut by_rank: Vec<usize> = (0..group.len()).collect();
-        by_rank.sort_by(|&a, &b| java_cmp(&group.members[a].member_id, &group.members[b].member_id));
+        by_rank
+            .sort_by(|&a, &b| java_cmp(&group.members[a].member_id, &group.members[b].member_id));
         let mut rank = vec![0; group.len()];
         for (r, &m) in by_rank.iter().enumerate() {
             rank[m] = r;
@@ -1557,7 +1561,11 @@ impl<'c, 'g, 'a> General<'c, 'g, 'a> {
 /// Java's `getBalanceScore`: the sum over all pairs of members taking part of
 /// the difference of their counts.
 fn balance_score(assignment: &[Option<Vec<Tp>>]) -> i64 {
-    let mut sizes: Vec<i64> = assignment.iter().flatten().map(|a| a.len() as i64).collect();
+    let mut sizes: Vec<i64> = assignment
+        .iter()
+        .flatten()
+        .map(|a| a.len() as i64)
+        .collect();
     sizes.sort_unstable();
     let n = sizes.len() as i64;
     sizes
@@ -1809,7 +1817,11 @@ fn parse_sticky_user_data(bytes: &[u8], with_generation: bool) -> Option<StickyU
             partitions.push((topic.clone(), r.i32()?));
         }
     }
-    let generation = if with_generation { Some(r.i32()?) } else { None };
+    let generation = if with_generation {
+        Some(r.i32()?)
+    } else {
+        None
+    };
     Some(StickyUserData {
         partitions,
         generation,
@@ -1866,7 +1878,12 @@ mod tests {
 
     /// A member as Java's sticky tests build it with `buildSubscriptionV2Above`:
     /// owned partitions, generation, and the sticky user data.
-    fn owning(id: &str, topics: &[&str], owned: &[(String, i32)], generation: i32) -> MemberSubscription {
+    fn owning(
+        id: &str,
+        topics: &[&str],
+        owned: &[(String, i32)],
+        generation: i32,
+    ) -> MemberSubscription {
         let mut m = member(id, topics);
         m.owned_partitions = owned.to_vec();
         m.generation = generation;
@@ -1900,7 +1917,7 @@ mod tests {
         kind: StickyKind,
         partitions: &BTreeMap<String, i32>,
         members: &[MemberSubscription],
-    ) -> (GroupAssignment, Option<BTreeMap<(String, i32), String>>) {
+    ) -> (GroupAssignment, Option<Transfers>) {
         let members = adapt(kind, members);
         let group = Group::new(partitions, &members);
         let out = sticky_assign(&group, kind);
@@ -1925,11 +1942,14 @@ mod tests {
         raw_sticky(kind, partitions, members).0
     }
 
+    /// Partition → the member it moves to.
+    type Transfers = BTreeMap<(String, i32), String>;
+
     fn transfers(
         kind: StickyKind,
         partitions: &BTreeMap<String, i32>,
         members: &[MemberSubscription],
-    ) -> Option<BTreeMap<(String, i32), String>> {
+    ) -> Option<Transfers> {
         raw_sticky(kind, partitions, members).1
     }
 
@@ -1941,11 +1961,18 @@ mod tests {
     }
 
     /// Members with their owned partitions (and user data) set to `a`, at `generation`.
-    fn owning_all(members: &[MemberSubscription], a: &GroupAssignment, generation: i32) -> Vec<MemberSubscription> {
+    fn owning_all(
+        members: &[MemberSubscription],
+        a: &GroupAssignment,
+        generation: i32,
+    ) -> Vec<MemberSubscription> {
         members
             .iter()
             .map(|m| {
-                let owned = a.get(&m.member_id).map(|x| x.partitions.clone()).unwrap_or_default();
+                let owned = a
+                    .get(&m.member_id)
+                    .map(|x| x.partitions.clone())
+                    .unwrap_or_default();
                 let topics: Vec<&str> = m.topics.iter().map(String::as_str).collect();
                 let mut n = owning(&m.member_id, &topics, &owned, generation);
                 n.group_instance_id = m.group_instance_id.clone();
@@ -1965,7 +1992,11 @@ mod tests {
         let mut seen: HashMap<(String, i32), &str> = HashMap::new();
         for m in members {
             for (t, p) in &a[&m.member_id].partitions {
-                assert!(m.topics.contains(t), "{} got {t}-{p} without subscribing: {a:?}", m.member_id);
+                assert!(
+                    m.topics.contains(t),
+                    "{} got {t}-{p} without subscribing: {a:?}",
+                    m.member_id
+                );
                 assert!(*p >= 0 && *p < partitions[t], "{t}-{p} does not exist");
                 if let Some(o) = seen.insert((t.clone(), *p), &m.member_id) {
                     panic!("{t}-{p} assigned to {o} and {}: {a:?}", m.member_id);
@@ -1975,7 +2006,10 @@ mod tests {
         for (t, &n) in partitions {
             if members.iter().any(|m| m.topics.contains(t)) {
                 for p in 0..n {
-                    assert!(seen.contains_key(&(t.clone(), p)), "{t}-{p} unassigned: {a:?}");
+                    assert!(
+                        seen.contains_key(&(t.clone(), p)),
+                        "{t}-{p} unassigned: {a:?}"
+                    );
                 }
             }
         }
@@ -1987,7 +2021,11 @@ mod tests {
                     continue;
                 }
                 let (more, less) = if px.len() > py.len() { (x, y) } else { (y, x) };
-                let less_topics = &members.iter().find(|m| &&m.member_id == less).unwrap().topics;
+                let less_topics = &members
+                    .iter()
+                    .find(|m| &&m.member_id == less)
+                    .unwrap()
+                    .topics;
                 for (t, _) in &a[*more].partitions {
                     assert!(
                         !less_topics.contains(t),
@@ -2076,13 +2114,34 @@ mod tests {
         assert_eq!(java_cmp("\u{FF5E}", "\u{1F600}"), Ordering::Greater);
         // Printed by java.util.HashMap for these keys put in this order.
         let keys = [
-            "consumer1", "consumer2", "consumer3", "consumer10", "c-0", "a", "zz", "consumer-b", "consumer-a",
+            "consumer1",
+            "consumer2",
+            "consumer3",
+            "consumer10",
+            "c-0",
+            "a",
+            "zz",
+            "consumer-b",
+            "consumer-a",
         ];
         let hashes: Vec<i32> = keys.iter().map(|k| java_string_hash(k)).collect();
-        let order: Vec<&str> = java_hash_map_order(&hashes).into_iter().map(|i| keys[i]).collect();
+        let order: Vec<&str> = java_hash_map_order(&hashes)
+            .into_iter()
+            .map(|i| keys[i])
+            .collect();
         assert_eq!(
             order,
-            ["zz", "a", "consumer10", "c-0", "consumer3", "consumer2", "consumer1", "consumer-b", "consumer-a"]
+            [
+                "zz",
+                "a",
+                "consumer10",
+                "c-0",
+                "consumer3",
+                "consumer2",
+                "consumer1",
+                "consumer-b",
+                "consumer-a"
+            ]
         );
     }
 
@@ -2103,19 +2162,28 @@ mod tests {
 
     #[test]
     fn range_one_consumer_one_topic_and_only_subscribed_topics() {
-        let a = RangeAssignor.assign(&ppt(&[("topic1", 3), ("other", 3)]), &[member("consumer1", &["topic1"])]);
+        let a = RangeAssignor.assign(
+            &ppt(&[("topic1", 3), ("other", 3)]),
+            &[member("consumer1", &["topic1"])],
+        );
         assert_eq!(get(&a, "consumer1"), parts("topic1-0, topic1-1, topic1-2"));
     }
 
     #[test]
     fn range_one_consumer_multiple_topics() {
-        let a = RangeAssignor.assign(&ppt(&[("topic1", 1), ("topic2", 2)]), &[member("consumer1", &["topic1", "topic2"])]);
+        let a = RangeAssignor.assign(
+            &ppt(&[("topic1", 1), ("topic2", 2)]),
+            &[member("consumer1", &["topic1", "topic2"])],
+        );
         assert_eq!(get(&a, "consumer1"), parts("topic1-0, topic2-0, topic2-1"));
     }
 
     #[test]
     fn range_two_consumers_one_topic() {
-        let ms = [member("consumer1", &["topic1"]), member("consumer2", &["topic1"])];
+        let ms = [
+            member("consumer1", &["topic1"]),
+            member("consumer2", &["topic1"]),
+        ];
         let a = RangeAssignor.assign(&ppt(&[("topic1", 1)]), &ms);
         assert_eq!(get(&a, "consumer1"), parts("topic1-0"));
         assert!(get(&a, "consumer2").is_empty());
@@ -2140,9 +2208,15 @@ mod tests {
     #[test]
     fn range_two_consumers_two_topics_six_partitions() {
         // Also the javadoc example (C0, C1, t0 and t1 with 3 partitions each).
-        let ms = [member("consumer1", &["topic1", "topic2"]), member("consumer2", &["topic1", "topic2"])];
+        let ms = [
+            member("consumer1", &["topic1", "topic2"]),
+            member("consumer2", &["topic1", "topic2"]),
+        ];
         let a = RangeAssignor.assign(&ppt(&[("topic1", 3), ("topic2", 3)]), &ms);
-        assert_eq!(get(&a, "consumer1"), parts("topic1-0, topic1-1, topic2-0, topic2-1"));
+        assert_eq!(
+            get(&a, "consumer1"),
+            parts("topic1-0, topic1-1, topic2-0, topic2-1")
+        );
         assert_eq!(get(&a, "consumer2"), parts("topic1-2, topic2-2"));
     }
 
@@ -2155,7 +2229,10 @@ mod tests {
             static_member("consumer-a", "instance2", &["topic1", "topic2"]),
         ];
         let a = RangeAssignor.assign(&p, &ms);
-        assert_eq!(get(&a, "consumer-b"), parts("topic1-0, topic1-1, topic2-0, topic2-1"));
+        assert_eq!(
+            get(&a, "consumer-b"),
+            parts("topic1-0, topic1-1, topic2-0, topic2-1")
+        );
         assert_eq!(get(&a, "consumer-a"), parts("topic1-2, topic2-2"));
         // A static member comes before a dynamic one whatever the ids.
         let ms = [
@@ -2163,7 +2240,10 @@ mod tests {
             member("consumer-a", &["topic1", "topic2"]),
         ];
         let a = RangeAssignor.assign(&p, &ms);
-        assert_eq!(get(&a, "consumer-b"), parts("topic1-0, topic1-1, topic2-0, topic2-1"));
+        assert_eq!(
+            get(&a, "consumer-b"),
+            parts("topic1-0, topic1-1, topic2-0, topic2-1")
+        );
         assert_eq!(get(&a, "consumer-a"), parts("topic1-2, topic2-2"));
     }
 
@@ -2193,8 +2273,14 @@ mod tests {
         let p = ppt(&[("topic1", 5), ("topic2", 5)]);
         let before = RangeAssignor.assign(&p, &statics(["consumer1", "consumer2", "consumer3"]));
         let after = RangeAssignor.assign(&p, &statics(["consumer1", "consumer5", "consumer4"]));
-        assert_eq!(get(&before, "consumer1"), parts("topic1-0, topic1-1, topic2-0, topic2-1"));
-        assert_eq!(get(&before, "consumer2"), parts("topic1-2, topic1-3, topic2-2, topic2-3"));
+        assert_eq!(
+            get(&before, "consumer1"),
+            parts("topic1-0, topic1-1, topic2-0, topic2-1")
+        );
+        assert_eq!(
+            get(&before, "consumer2"),
+            parts("topic1-2, topic1-3, topic2-2, topic2-3")
+        );
         assert_eq!(get(&before, "consumer3"), parts("topic1-4, topic2-4"));
         assert_eq!(get(&after, "consumer1"), get(&before, "consumer1"));
         assert_eq!(get(&after, "consumer5"), get(&before, "consumer2"));
@@ -2213,11 +2299,17 @@ mod tests {
 
     #[test]
     fn roundrobin_basics() {
-        let a = RoundRobinAssignor.assign(&ppt(&[("topic1", 3), ("other", 3)]), &[member("consumer1", &["topic1"])]);
+        let a = RoundRobinAssignor.assign(
+            &ppt(&[("topic1", 3), ("other", 3)]),
+            &[member("consumer1", &["topic1"])],
+        );
         assert_eq!(get(&a, "consumer1"), parts("topic1-0, topic1-1, topic1-2"));
         let a = RoundRobinAssignor.assign(&ppt(&[]), &[member("consumer1", &["topic1"])]);
         assert!(get(&a, "consumer1").is_empty());
-        let ms = [member("consumer1", &["topic1"]), member("consumer2", &["topic1"])];
+        let ms = [
+            member("consumer1", &["topic1"]),
+            member("consumer2", &["topic1"]),
+        ];
         let a = RoundRobinAssignor.assign(&ppt(&[("topic1", 1)]), &ms);
         assert_eq!(get(&a, "consumer1"), parts("topic1-0"));
         assert!(get(&a, "consumer2").is_empty());
@@ -2225,7 +2317,10 @@ mod tests {
 
     #[test]
     fn roundrobin_two_consumers_two_topics_six_partitions() {
-        let ms = [member("consumer1", &["topic1", "topic2"]), member("consumer2", &["topic1", "topic2"])];
+        let ms = [
+            member("consumer1", &["topic1", "topic2"]),
+            member("consumer2", &["topic1", "topic2"]),
+        ];
         let a = RoundRobinAssignor.assign(&ppt(&[("topic1", 3), ("topic2", 3)]), &ms);
         assert_eq!(get(&a, "consumer1"), parts("topic1-0, topic1-2, topic2-1"));
         assert_eq!(get(&a, "consumer2"), parts("topic1-1, topic2-0, topic2-2"));
@@ -2243,7 +2338,11 @@ mod tests {
         assert_eq!(get(&a, "consumer2"), parts("topic1-1, topic2-0, topic2-1"));
         assert_eq!(get(&a, "consumer3"), parts("topic1-2"));
         // The javadoc's uneven example.
-        let ms = [member("C0", &["t0"]), member("C1", &["t0", "t1"]), member("C2", &["t0", "t1", "t2"])];
+        let ms = [
+            member("C0", &["t0"]),
+            member("C1", &["t0", "t1"]),
+            member("C2", &["t0", "t1", "t2"]),
+        ];
         let a = RoundRobinAssignor.assign(&ppt(&[("t0", 1), ("t1", 2), ("t2", 3)]), &ms);
         assert_eq!(get(&a, "C0"), parts("t0-0"));
         assert_eq!(get(&a, "C1"), parts("t1-0"));
@@ -2276,7 +2375,10 @@ mod tests {
         };
         let before = RoundRobinAssignor.assign(&p, &ms(["consumer1", "consumer2", "consumer3"]));
         let after = RoundRobinAssignor.assign(&p, &ms(["consumer9", "consumer5", "consumer4"]));
-        assert_eq!(get(&before, "consumer1"), parts("topic1-0, topic1-3, topic2-1, topic2-4"));
+        assert_eq!(
+            get(&before, "consumer1"),
+            parts("topic1-0, topic1-3, topic2-1, topic2-4")
+        );
         assert_eq!(get(&after, "consumer9"), get(&before, "consumer1"));
         assert_eq!(get(&after, "consumer5"), get(&before, "consumer2"));
         assert_eq!(get(&after, "consumer4"), get(&before, "consumer3"));
@@ -2289,12 +2391,31 @@ mod tests {
         for kind in sticky_kinds() {
             let a = sticky(kind, &ppt(&[]), &[member("consumer", &[])]);
             assert!(get(&a, "consumer").is_empty());
-            let a = sticky(kind, &ppt(&[("topic", 0)]), &[member("consumer", &["topic"])]);
+            let a = sticky(
+                kind,
+                &ppt(&[("topic", 0)]),
+                &[member("consumer", &["topic"])],
+            );
             assert!(get(&a, "consumer").is_empty());
-            let a = sticky(kind, &ppt(&[("topic", 3)]), &[member("consumer", &["topic"])]);
+            let a = sticky(
+                kind,
+                &ppt(&[("topic", 3)]),
+                &[member("consumer", &["topic"])],
+            );
             assert_eq!(get(&a, "consumer"), parts("topic-0, topic-1, topic-2"));
-            assert_eq!(transfers(kind, &ppt(&[("topic", 3)]), &[member("consumer", &["topic"])]), Some(BTreeMap::new()));
-            let a = sticky(kind, &ppt(&[("topic1", 1), ("topic2", 2)]), &[member("consumer", &["topic1", "topic2"])]);
+            assert_eq!(
+                transfers(
+                    kind,
+                    &ppt(&[("topic", 3)]),
+                    &[member("consumer", &["topic"])]
+                ),
+                Some(BTreeMap::new())
+            );
+            let a = sticky(
+                kind,
+                &ppt(&[("topic1", 1), ("topic2", 2)]),
+                &[member("consumer", &["topic1", "topic2"])],
+            );
             assert_eq!(get(&a, "consumer"), parts("topic1-0, topic2-0, topic2-1"));
             // Deleted topic: 1 + 100 partitions of the existing ones.
             let a = sticky(
@@ -2319,7 +2440,10 @@ mod tests {
     #[test]
     fn sticky_two_consumers() {
         for kind in sticky_kinds() {
-            let ms = [member("consumer1", &["topic"]), member("consumer2", &["topic"])];
+            let ms = [
+                member("consumer1", &["topic"]),
+                member("consumer2", &["topic"]),
+            ];
             let a = sticky(kind, &ppt(&[("topic", 1)]), &ms);
             assert!(fully_balanced(&a));
             let a = sticky(kind, &ppt(&[("topic", 2)]), &ms);
@@ -2378,7 +2502,10 @@ mod tests {
                 owning("consumer3", &ts, &[], 1),
             ];
             let p = ppt(&[("topic1", 2), ("topic2", 2)]);
-            assert_eq!(transfers(kind, &p, &ms), Some(tmap(&[(("topic2", 0), "consumer3")])));
+            assert_eq!(
+                transfers(kind, &p, &ms),
+                Some(tmap(&[(("topic2", 0), "consumer3")]))
+            );
             let a = final_assignment(kind, &p, &ms);
             assert_eq!(get(&a, "consumer1"), parts("topic1-0"));
             assert_eq!(get(&a, "consumer2"), parts("topic1-1, topic2-1"));
@@ -2414,7 +2541,10 @@ mod tests {
                 owning("consumer1", &["topic"], &get(&a, "consumer1"), 1),
                 owning("consumer2", &["topic"], &[], 1),
             ];
-            assert_eq!(transfers(kind, &p, &ms), Some(tmap(&[(("topic", 2), "consumer2")])));
+            assert_eq!(
+                transfers(kind, &p, &ms),
+                Some(tmap(&[(("topic", 2), "consumer2")]))
+            );
             let a = final_assignment(kind, &p, &ms);
             assert_eq!(get(&a, "consumer1"), parts("topic-0, topic-1"));
             assert_eq!(get(&a, "consumer2"), parts("topic-2"));
@@ -2432,7 +2562,10 @@ mod tests {
             let p = ppt(&[("topic1", 3), ("topic2", 4)]);
             let ms = [member("consumer1", &ts), member("consumer2", &ts)];
             let a = sticky(kind, &p, &ms);
-            assert_eq!(get(&a, "consumer1"), parts("topic1-0, topic1-2, topic2-1, topic2-3"));
+            assert_eq!(
+                get(&a, "consumer1"),
+                parts("topic1-0, topic1-2, topic2-1, topic2-3")
+            );
             assert_eq!(get(&a, "consumer2"), parts("topic1-1, topic2-0, topic2-2"));
 
             let ms = [
@@ -2460,7 +2593,10 @@ mod tests {
                 owning("consumer4", &ts, &get(&a, "consumer4"), 1),
             ];
             let a = sticky(kind, &p, &ms);
-            assert_eq!(get(&a, "consumer3"), parts("topic1-2, topic2-3, topic1-0, topic2-1"));
+            assert_eq!(
+                get(&a, "consumer3"),
+                parts("topic1-2, topic2-3, topic1-0, topic2-1")
+            );
             assert_eq!(get(&a, "consumer4"), parts("topic2-2, topic1-1, topic2-0"));
             assert_eq!(transfers(kind, &p, &ms), Some(BTreeMap::new()));
         }
@@ -2480,7 +2616,10 @@ mod tests {
             };
             let a = sticky(kind, &p, &[member("consumer1", &ts)]);
             per_topic(&a, 12);
-            let ms = [owning("consumer1", &ts, &get(&a, "consumer1"), 1), owning("consumer2", &ts, &[], 1)];
+            let ms = [
+                owning("consumer1", &ts, &get(&a, "consumer1"), 1),
+                owning("consumer2", &ts, &[], 1),
+            ];
             let a = final_assignment(kind, &p, &ms);
             per_topic(&a, 6);
             let ms = [
@@ -2523,7 +2662,10 @@ mod tests {
             for other_generation in [9, -1] {
                 let ts = ["topic", "topic2"];
                 let owned = parts("topic-0, topic-2, topic2-1");
-                let ms = [owning("consumer1", &ts, &owned, 10), owning("consumer2", &ts, &owned, other_generation)];
+                let ms = [
+                    owning("consumer1", &ts, &owned, 10),
+                    owning("consumer2", &ts, &owned, other_generation),
+                ];
                 let p = ppt(&[("topic", 3), ("topic2", 3)]);
                 let a = sticky(kind, &p, &ms);
                 assert_eq!(get(&a, "consumer1"), owned);
@@ -2543,7 +2685,10 @@ mod tests {
                     owning("consumer3", &["topic"], &[], 1),
                 ];
                 let p = ppt(&[("topic", n)]);
-                assert_eq!(transfers(kind, &p, &ms), Some(tmap(&[(("topic", 0), "consumer3")])));
+                assert_eq!(
+                    transfers(kind, &p, &ms),
+                    Some(tmap(&[(("topic", 0), "consumer3")]))
+                );
                 let a = sticky(kind, &p, &ms);
                 assert_eq!(get(&a, "consumer1"), parts(c1));
                 assert_eq!(get(&a, "consumer2"), parts("topic-2"));
@@ -2608,18 +2753,31 @@ mod tests {
     fn sticky_java_three_topic_scenarios() {
         let p = ppt(&[("t1", 6), ("t2", 7), ("t3", 2)]);
         let all = ["t1", "t2", "t3"];
-        let expected_uniform = ["t1-0, t1-3, t2-0, t2-3, t2-6", "t1-1, t1-4, t2-1, t2-4, t3-0", "t1-2, t1-5, t2-2, t2-5, t3-1"];
-        let expected_non_equal = ["t1-5, t2-0, t2-2, t2-4, t2-6", "t1-3, t2-1, t2-3, t2-5, t3-0", "t1-0, t1-1, t1-2, t1-4, t3-1"];
+        let expected_uniform = [
+            "t1-0, t1-3, t2-0, t2-3, t2-6",
+            "t1-1, t1-4, t2-1, t2-4, t3-0",
+            "t1-2, t1-5, t2-2, t2-5, t3-1",
+        ];
+        let expected_non_equal = [
+            "t1-5, t2-0, t2-2, t2-4, t2-6",
+            "t1-3, t2-1, t2-3, t2-5, t3-0",
+            "t1-0, t1-1, t1-2, t1-4, t3-1",
+        ];
         for kind in sticky_kinds() {
             for (topics, expected) in [
                 ([&all[..], &all[..], &all[..]], expected_uniform),
                 ([&all[..], &all[..], &["t1", "t3"][..]], expected_non_equal),
             ] {
-                let fresh: Vec<MemberSubscription> =
-                    (0..3).map(|i| member(&format!("consumer{i}"), topics[i])).collect();
+                let fresh: Vec<MemberSubscription> = (0..3)
+                    .map(|i| member(&format!("consumer{i}"), topics[i]))
+                    .collect();
                 let a = sticky(kind, &p, &fresh);
                 for (i, e) in expected.iter().enumerate() {
-                    assert_eq!(get(&a, &format!("consumer{i}")), parts(e), "{kind:?} consumer{i}");
+                    assert_eq!(
+                        get(&a, &format!("consumer{i}")),
+                        parts(e),
+                        "{kind:?} consumer{i}"
+                    );
                 }
                 // Owning exactly that: unchanged.
                 let again: Vec<MemberSubscription> = (0..3)
@@ -2632,7 +2790,11 @@ mod tests {
         // generation and no user data (as Java's test builds them): the sticky
         // assignor reads nothing owned; the cooperative one's first round and
         // final result.
-        let owned = ["t1-0, t1-1, t1-2, t1-3, t1-4", "t1-5, t2-0, t2-1, t2-2, t2-3", "t2-4, t2-5, t2-6, t3-0, t3-1"];
+        let owned = [
+            "t1-0, t1-1, t1-2, t1-3, t1-4",
+            "t1-5, t2-0, t2-1, t2-2, t2-3",
+            "t2-4, t2-5, t2-6, t3-0, t3-1",
+        ];
         let topics = [&all[..], &all[..], &["t1", "t3"][..]];
         let with_owned = |owned: [&str; 3]| -> Vec<MemberSubscription> {
             (0..3)
@@ -2651,12 +2813,24 @@ mod tests {
         let intermediate = ["t1-2, t1-3, t1-4", "t2-0, t2-1, t2-2, t2-3", "t3-0, t3-1"];
         let a = CooperativeStickyAssignor::new().assign(&p, &ms);
         for (i, e) in intermediate.iter().enumerate() {
-            assert_eq!(get(&a, &format!("consumer{i}")), parts(e), "first round consumer{i}");
+            assert_eq!(
+                get(&a, &format!("consumer{i}")),
+                parts(e),
+                "first round consumer{i}"
+            );
         }
         let a = CooperativeStickyAssignor::new().assign(&p, &with_owned(intermediate));
-        let expected = ["t1-2, t1-3, t1-4, t2-4, t2-5", "t2-0, t2-1, t2-2, t2-3, t2-6", "t1-0, t1-1, t1-5, t3-0, t3-1"];
+        let expected = [
+            "t1-2, t1-3, t1-4, t2-4, t2-5",
+            "t2-0, t2-1, t2-2, t2-3, t2-6",
+            "t1-0, t1-1, t1-5, t3-0, t3-1",
+        ];
         for (i, e) in expected.iter().enumerate() {
-            assert_eq!(get(&a, &format!("consumer{i}")), parts(e), "second round consumer{i}");
+            assert_eq!(
+                get(&a, &format!("consumer{i}")),
+                parts(e),
+                "second round consumer{i}"
+            );
         }
     }
 
@@ -2678,7 +2852,11 @@ mod tests {
         }
         // Example 2: uneven subscriptions, then C0 leaves.
         let p = ppt(&[("t0", 1), ("t1", 2), ("t2", 3)]);
-        let ms = [member("C0", &["t0"]), member("C1", &["t0", "t1"]), member("C2", &["t0", "t1", "t2"])];
+        let ms = [
+            member("C0", &["t0"]),
+            member("C1", &["t0", "t1"]),
+            member("C2", &["t0", "t1", "t2"]),
+        ];
         let a = StickyAssignor::new().assign(&p, &ms);
         assert_eq!(get(&a, "C0"), parts("t0-0"));
         assert_eq!(get(&a, "C1"), parts("t1-0, t1-1"));
@@ -2696,7 +2874,9 @@ mod tests {
     fn sticky_stickiness_when_leader_leaves() {
         for kind in sticky_kinds() {
             let p = ppt(&[("topic1", 3)]);
-            let ms: Vec<MemberSubscription> = (1..=4).map(|i| member(&format!("consumer{i}"), &["topic1"])).collect();
+            let ms: Vec<MemberSubscription> = (1..=4)
+                .map(|i| member(&format!("consumer{i}"), &["topic1"]))
+                .collect();
             let a = sticky(kind, &p, &ms);
             assert!(a.values().all(|x| x.partitions.len() <= 1));
             let ms2 = owning_all(&ms[1..], &a, 1);
@@ -2704,7 +2884,11 @@ mod tests {
             for m in &ms2 {
                 assert_eq!(b[&m.member_id].partitions.len(), 1);
                 for x in &a[&m.member_id].partitions {
-                    assert!(b[&m.member_id].partitions.contains(x), "stickiness for {}", m.member_id);
+                    assert!(
+                        b[&m.member_id].partitions.contains(x),
+                        "stickiness for {}",
+                        m.member_id
+                    );
                 }
             }
         }
@@ -2723,14 +2907,18 @@ mod tests {
                 .collect();
             let a = sticky(kind, &p, &ms);
             check_valid_and_balanced(&p, &ms, &a);
-            let ms2: Vec<MemberSubscription> =
-                owning_all(&ms, &a, 1).into_iter().filter(|m| m.member_id != "c10").collect();
+            let ms2: Vec<MemberSubscription> = owning_all(&ms, &a, 1)
+                .into_iter()
+                .filter(|m| m.member_id != "c10")
+                .collect();
             let b = final_assignment(kind, &p, &ms2);
             check_valid_and_balanced(&p, &ms2, &b);
 
             // 9 members on one topic of 20, then a tenth.
             let p = ppt(&[("topic", 20)]);
-            let mut ms: Vec<MemberSubscription> = (1..10).map(|i| member(&format!("c{i:02}"), &["topic"])).collect();
+            let mut ms: Vec<MemberSubscription> = (1..10)
+                .map(|i| member(&format!("c{i:02}"), &["topic"]))
+                .collect();
             let a = sticky(kind, &p, &ms);
             check_valid_and_balanced(&p, &ms, &a);
             ms.push(member("c10", &["topic"]));
@@ -2744,12 +2932,15 @@ mod tests {
         for kind in sticky_kinds() {
             let p: BTreeMap<String, i32> = (1..15).map(|i| (format!("t{i:02}"), i)).collect();
             let topics: Vec<String> = p.keys().cloned().collect();
-            let ms: Vec<MemberSubscription> =
-                (1..9).map(|i| MemberSubscription::new(format!("c{i}"), topics.clone())).collect();
+            let ms: Vec<MemberSubscription> = (1..9)
+                .map(|i| MemberSubscription::new(format!("c{i}"), topics.clone()))
+                .collect();
             let a = sticky(kind, &p, &ms);
             check_valid_and_balanced(&p, &ms, &a);
-            let ms2: Vec<MemberSubscription> =
-                owning_all(&ms, &a, 1).into_iter().filter(|m| m.member_id != "c5").collect();
+            let ms2: Vec<MemberSubscription> = owning_all(&ms, &a, 1)
+                .into_iter()
+                .filter(|m| m.member_id != "c5")
+                .collect();
             assert_eq!(transfers(kind, &p, &ms2), Some(BTreeMap::new()));
             let b = sticky(kind, &p, &ms2);
             check_valid_and_balanced(&p, &ms2, &b);
@@ -2767,7 +2958,12 @@ mod tests {
             let p: BTreeMap<String, i32> = (1..=6).map(|i| (format!("topic{i}"), 1)).collect();
             let ms = [
                 owning("consumer1", &["topic1", "topic2"], &parts("topic1-0"), 1),
-                owning("consumer2", &["topic1", "topic2", "topic3", "topic4"], &parts("topic2-0, topic3-0"), 1),
+                owning(
+                    "consumer2",
+                    &["topic1", "topic2", "topic3", "topic4"],
+                    &parts("topic2-0, topic3-0"),
+                    1,
+                ),
                 owning(
                     "consumer3",
                     &["topic2", "topic3", "topic4", "topic5", "topic6"],
@@ -2785,7 +2981,10 @@ mod tests {
     fn sticky_add_remove_topic_two_consumers() {
         for kind in sticky_kinds() {
             let mut p = ppt(&[("topic", 3)]);
-            let ms = [member("consumer1", &["topic"]), member("consumer2", &["topic"])];
+            let ms = [
+                member("consumer1", &["topic"]),
+                member("consumer2", &["topic"]),
+            ];
             let a = sticky(kind, &p, &ms);
             p.insert("topic2".into(), 3);
             let ts = ["topic", "topic2"];
@@ -2820,7 +3019,11 @@ mod tests {
                 let all = ["topic", "topic2"];
                 let c2_topics: &[&str] = if equal { &all } else { &["topic"] };
                 let p = ppt(&[("topic", 6), ("topic2", 6)]);
-                let ms = [member("consumer1", &all), member("consumer2", c2_topics), member("consumer3", &all)];
+                let ms = [
+                    member("consumer1", &all),
+                    member("consumer2", c2_topics),
+                    member("consumer3", &all),
+                ];
                 let r1 = final_assignment(kind, &p, &ms);
                 assert!(r1.values().all(|x| x.partitions.len() == 4));
                 let ms = [
@@ -2829,9 +3032,17 @@ mod tests {
                 ];
                 let r2 = final_assignment(kind, &p, &ms);
                 assert!(r2.values().all(|x| x.partitions.len() == 6));
-                assert!(get(&r1, "consumer2").iter().all(|x| get(&r2, "consumer2").contains(x)));
+                assert!(
+                    get(&r1, "consumer2")
+                        .iter()
+                        .all(|x| get(&r2, "consumer2").contains(x))
+                );
                 if equal {
-                    assert!(get(&r1, "consumer1").iter().all(|x| get(&r2, "consumer1").contains(x)));
+                    assert!(
+                        get(&r1, "consumer1")
+                            .iter()
+                            .all(|x| get(&r2, "consumer1").contains(x))
+                    );
                 }
                 let ms = [
                     owning("consumer2", c2_topics, &get(&r2, "consumer2"), 2),
@@ -2848,11 +3059,28 @@ mod tests {
     fn sticky_same_partition_three_generations() {
         for kind in sticky_kinds() {
             let p = ppt(&[("topic", 6), ("topic1", 1)]);
-            for gens in [[1, 2, 3], [1, 3, 2], [2, 1, 3], [2, 3, 1], [3, 1, 2], [3, 2, 1]] {
+            for gens in [
+                [1, 2, 3],
+                [1, 3, 2],
+                [2, 1, 3],
+                [2, 3, 1],
+                [3, 1, 2],
+                [3, 2, 1],
+            ] {
                 let ms = [
                     owning("consumer1", &["topic"], &parts("topic-0, topic-2"), gens[0]),
-                    owning("consumer2", &["topic"], &parts("topic-1, topic-2, topic-3"), gens[1]),
-                    owning("consumer3", &["topic"], &parts("topic-2, topic-4, topic-5"), gens[2]),
+                    owning(
+                        "consumer2",
+                        &["topic"],
+                        &parts("topic-1, topic-2, topic-3"),
+                        gens[1],
+                    ),
+                    owning(
+                        "consumer3",
+                        &["topic"],
+                        &parts("topic-2, topic-4, topic-5"),
+                        gens[2],
+                    ),
                     owning("consumer4", &["topic1"], &parts("topic1-0"), 2),
                 ];
                 let a = sticky(kind, &p, &ms);
@@ -2880,7 +3108,9 @@ mod tests {
         let bytes = encode_sticky_user_data(&parts("t-1, t-2"), 7).unwrap();
         assert_eq!(
             bytes,
-            [0, 0, 0, 1, 0, 1, b't', 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 7]
+            [
+                0, 0, 0, 1, 0, 1, b't', 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 7
+            ]
         );
         // kafka-python 3 prefixes a version.
         let mut prefixed = vec![0, 1];
@@ -2891,12 +3121,16 @@ mod tests {
         assert_eq!(decode_sticky_user_data(&[0xff, 0xff, 0xff, 0xff]), None);
         let mut m = member("m", &["t"]);
         m.user_data = Some(vec![1, 2, 3]);
-        let g = Group::new(&BTreeMap::new(), std::slice::from_ref(&m));
+        let no_topics = BTreeMap::new();
+        let g = Group::new(&no_topics, std::slice::from_ref(&m));
         let ctx = StickyCtx::new(&g);
         assert_eq!(ctx.member_data(0, StickyKind::Eager), (vec![], Some(-1)));
         m.user_data = Some(vec![]);
-        let g = Group::new(&BTreeMap::new(), std::slice::from_ref(&m));
-        assert_eq!(StickyCtx::new(&g).member_data(0, StickyKind::Eager), (vec![], None));
+        let g = Group::new(&no_topics, std::slice::from_ref(&m));
+        assert_eq!(
+            StickyCtx::new(&g).member_data(0, StickyKind::Eager),
+            (vec![], None)
+        );
     }
 
     #[test]
@@ -2918,7 +3152,10 @@ mod tests {
         m.user_data = Some(vec![0, 0, 0, 3]);
         let p = ppt(&[("t", 2)]);
         let g = Group::new(&p, std::slice::from_ref(&m));
-        assert_eq!(StickyCtx::new(&g).member_data(0, StickyKind::Cooperative), (vec![(0, 0)], Some(3)));
+        assert_eq!(
+            StickyCtx::new(&g).member_data(0, StickyKind::Cooperative),
+            (vec![(0, 0)], Some(3))
+        );
         for (name, expect) in [
             ("range", "range"),
             ("roundrobin", "roundrobin"),
@@ -2935,7 +3172,8 @@ mod tests {
     #[test]
     fn cooperative_moved_partitions_wait_one_round() {
         let p = ppt(&[("t", 6)]);
-        let a = CooperativeStickyAssignor::new().assign(&p, &[member("a", &["t"]), member("b", &["t"])]);
+        let a = CooperativeStickyAssignor::new()
+            .assign(&p, &[member("a", &["t"]), member("b", &["t"])]);
         assert_eq!(get(&a, "a").len() + get(&a, "b").len(), 6);
         // c joins: a and b each give one up, c gets nothing yet.
         let ms = vec![
@@ -2950,7 +3188,10 @@ mod tests {
         assert!(partitions_transferring_ownership(&ms, &r1).is_empty());
         // The eager sticky result gives c exactly the two left out.
         let s = StickyAssignor::new().assign(&p, &ms);
-        let left_out: Vec<(String, i32)> = (0..6).map(|i| tp("t", i)).filter(|x| !get(&r1, "a").contains(x) && !get(&r1, "b").contains(x)).collect();
+        let left_out: Vec<(String, i32)> = (0..6)
+            .map(|i| tp("t", i))
+            .filter(|x| !get(&r1, "a").contains(x) && !get(&r1, "b").contains(x))
+            .collect();
         assert_eq!(get(&s, "c"), left_out);
         // Next round: they are unowned now and go to c.
         let ms2 = owning_all(&ms, &r1, 2);
@@ -2968,7 +3209,12 @@ mod tests {
         // Unequal subscriptions: transfers computed from owned partitions.
         let p = ppt(&[("t1", 4), ("t2", 4)]);
         let ms = [
-            owning("a", &["t1", "t2"], &parts("t1-0, t1-1, t1-2, t1-3, t2-0, t2-1, t2-2, t2-3"), 3),
+            owning(
+                "a",
+                &["t1", "t2"],
+                &parts("t1-0, t1-1, t1-2, t1-3, t2-0, t2-1, t2-2, t2-3"),
+                3,
+            ),
             owning("b", &["t1"], &[], 3),
         ];
         let sticky = StickyAssignor::new().assign(&p, &ms);
@@ -3003,10 +3249,16 @@ mod tests {
 
     fn random_topics(rng: &mut Rng) -> BTreeMap<String, i32> {
         let n = 1 + rng.below(8);
-        (0..n).map(|i| (format!("t{i}"), rng.below(12) as i32)).collect()
+        (0..n)
+            .map(|i| (format!("t{i}"), rng.below(12) as i32))
+            .collect()
     }
 
-    fn random_subscription(rng: &mut Rng, topics: &[String], equal: Option<&[String]>) -> Vec<String> {
+    fn random_subscription(
+        rng: &mut Rng,
+        topics: &[String],
+        equal: Option<&[String]>,
+    ) -> Vec<String> {
         if let Some(all) = equal {
             return all.to_vec();
         }
@@ -3028,14 +3280,20 @@ mod tests {
             let names: Vec<String> = p.keys().cloned().collect();
             let ms: Vec<MemberSubscription> = (0..1 + rng.below(8))
                 .map(|i| {
-                    let mut m = MemberSubscription::new(format!("m{}", rng.below(1000) * 10 + i), random_subscription(&mut rng, &names, None));
+                    let mut m = MemberSubscription::new(
+                        format!("m{}", rng.below(1000) * 10 + i),
+                        random_subscription(&mut rng, &names, None),
+                    );
                     if rng.chance(30) {
                         m.group_instance_id = Some(format!("i{}", rng.below(100) * 10 + i));
                     }
                     m
                 })
                 .collect();
-            for a in [RangeAssignor.assign(&p, &ms), RoundRobinAssignor.assign(&p, &ms)] {
+            for a in [
+                RangeAssignor.assign(&p, &ms),
+                RoundRobinAssignor.assign(&p, &ms),
+            ] {
                 assert_eq!(a.len(), ms.len());
                 let mut seen = HashSet::new();
                 for m in &ms {
@@ -3053,7 +3311,9 @@ mod tests {
             }
             // Equal subscriptions: roundrobin is balanced.
             let all: Vec<String> = names.clone();
-            let eq: Vec<MemberSubscription> = (0..1 + rng.below(6)).map(|i| MemberSubscription::new(format!("e{i}"), all.clone())).collect();
+            let eq: Vec<MemberSubscription> = (0..1 + rng.below(6))
+                .map(|i| MemberSubscription::new(format!("e{i}"), all.clone()))
+                .collect();
             assert!(fully_balanced(&RoundRobinAssignor.assign(&p, &eq)));
         }
     }
@@ -3073,7 +3333,12 @@ mod tests {
             let all = names.clone();
             let eq = equal.then_some(&all[..]);
             let mut ms: Vec<MemberSubscription> = (0..1 + rng.below(7))
-                .map(|i| MemberSubscription::new(format!("c{i}"), random_subscription(&mut rng, &names, eq)))
+                .map(|i| {
+                    MemberSubscription::new(
+                        format!("c{i}"),
+                        random_subscription(&mut rng, &names, eq),
+                    )
+                })
                 .collect();
             let mut generation = 1;
             let mut next_id = ms.len();
@@ -3084,13 +3349,21 @@ mod tests {
                 let mut next = owning_all(&ms, &sticky_prev, generation);
                 let stable = StickyAssignor::new().assign(&p, &next);
                 assert_eq!(stable, sticky_prev, "a balanced assignment is kept as is");
-                assert_eq!(CooperativeStickyAssignor::new().assign(&p, &next), sticky_prev);
+                assert_eq!(
+                    CooperativeStickyAssignor::new().assign(&p, &next),
+                    sticky_prev
+                );
                 if next.len() > 1 && rng.chance(40) {
                     next.remove(rng.below(next.len()));
                 }
                 if rng.chance(50) {
                     let topics = random_subscription(&mut rng, &names, eq);
-                    next.push(owning(&format!("c{next_id}"), &topics.iter().map(String::as_str).collect::<Vec<_>>(), &[], generation));
+                    next.push(owning(
+                        &format!("c{next_id}"),
+                        &topics.iter().map(String::as_str).collect::<Vec<_>>(),
+                        &[],
+                        generation,
+                    ));
                     next_id += 1;
                 }
                 if !equal && rng.chance(40) {
@@ -3105,7 +3378,12 @@ mod tests {
                         let before = &m.owned_partitions;
                         let now = &a[&m.member_id].partitions;
                         let kept = before.iter().filter(|x| now.contains(x)).count();
-                        assert_eq!(kept, before.len().min(now.len()), "{} kept too few: {before:?} -> {now:?}", m.member_id);
+                        assert_eq!(
+                            kept,
+                            before.len().min(now.len()),
+                            "{} kept too few: {before:?} -> {now:?}",
+                            m.member_id
+                        );
                     }
                 }
                 let (coop, _) = cooperative_rounds(&p, &next, generation);
@@ -3123,10 +3401,17 @@ mod tests {
     fn sticky_larger_groups_are_valid() {
         let mut rng = Rng(7);
         for (topics, members) in [(20, 30), (40, 60)] {
-            let p: BTreeMap<String, i32> = (0..topics).map(|i| (format!("topic{i:03}"), 1 + rng.below(10) as i32)).collect();
+            let p: BTreeMap<String, i32> = (0..topics)
+                .map(|i| (format!("topic{i:03}"), 1 + rng.below(10) as i32))
+                .collect();
             let names: Vec<String> = p.keys().cloned().collect();
             let ms: Vec<MemberSubscription> = (0..members)
-                .map(|i| MemberSubscription::new(format!("member{i:03}"), random_subscription(&mut rng, &names, None)))
+                .map(|i| {
+                    MemberSubscription::new(
+                        format!("member{i:03}"),
+                        random_subscription(&mut rng, &names, None),
+                    )
+                })
                 .collect();
             let a = StickyAssignor::new().assign(&p, &ms);
             check_valid_and_balanced(&p, &ms, &a);
@@ -3142,7 +3427,9 @@ mod tests {
         // A large uniform group is quick (the constrained path).
         let p: BTreeMap<String, i32> = (0..50).map(|i| (format!("t{i:02}"), 200)).collect();
         let topics: Vec<String> = p.keys().cloned().collect();
-        let ms: Vec<MemberSubscription> = (0..200).map(|i| MemberSubscription::new(format!("m{i:03}"), topics.clone())).collect();
+        let ms: Vec<MemberSubscription> = (0..200)
+            .map(|i| MemberSubscription::new(format!("m{i:03}"), topics.clone()))
+            .collect();
         let a = StickyAssignor::new().assign(&p, &ms);
         assert!(fully_balanced(&a));
         let b = StickyAssignor::new().assign(&p, &owning_all(&ms[1..], &a, 1));
@@ -3169,7 +3456,10 @@ mod tests {
     fn invalid_owned_partitions_are_ignored() {
         for kind in sticky_kinds() {
             let p = ppt(&[("t", 3)]);
-            let ms = [owning("a", &["t"], &parts("t-7, t-0"), 1), owning("b", &["t"], &parts("t--1"), 1)];
+            let ms = [
+                owning("a", &["t"], &parts("t-7, t-0"), 1),
+                owning("b", &["t"], &parts("t--1"), 1),
+            ];
             let a = sticky(kind, &p, &ms);
             check_valid_and_balanced(&p, &ms, &a);
             assert!(get(&a, "a").contains(&tp("t", 0)));
@@ -3191,26 +3481,37 @@ mod tests {
         let v3 = encode_subscription(&sub, 3).unwrap();
         assert_eq!(
             v3,
-            hex("000300000002000161000162ffffffff000000010001610000000200000001000000020000000500027231")
+            hex(
+                "000300000002000161000162ffffffff000000010001610000000200000001000000020000000500027231"
+            )
         );
         let d = decode_subscription(&v3).unwrap();
         assert_eq!(d.topics, ["a", "b"]);
         assert_eq!(d.owned_partitions, [tp("a", 1), tp("a", 2)]);
-        assert_eq!((d.generation, d.rack.as_deref(), d.user_data), (5, Some("r1"), None));
+        assert_eq!(
+            (d.generation, d.rack.as_deref(), d.user_data),
+            (5, Some("r1"), None)
+        );
         // v0 keeps topics and user data only.
         let mut sub0 = sub.clone();
         sub0.user_data = Some(vec![9, 8]);
         let v0 = encode_subscription(&sub0, 0).unwrap();
         assert_eq!(v0, hex("000000000002000161000162000000020908"));
         let d = decode_subscription(&v0).unwrap();
-        assert_eq!((d.owned_partitions.len(), d.generation, d.rack), (0, -1, None));
+        assert_eq!(
+            (d.owned_partitions.len(), d.generation, d.rack),
+            (0, -1, None)
+        );
         assert_eq!(d.user_data, Some(vec![9, 8]));
         // A higher version writes v3; a newer one reads as v3, ignoring what follows.
         assert_eq!(encode_subscription(&sub, 9).unwrap(), v3);
         let mut v4 = v3.clone();
         v4[1] = 4;
         v4.extend_from_slice(&[0, 0, 0, 42, 1, 2, 3]);
-        assert_eq!(decode_subscription(&v4).unwrap(), decode_subscription(&v3).unwrap());
+        assert_eq!(
+            decode_subscription(&v4).unwrap(),
+            decode_subscription(&v3).unwrap()
+        );
         // Errors.
         assert!(encode_subscription(&sub, -1).is_err());
         assert!(decode_subscription(&[0]).is_err());
@@ -3234,7 +3535,10 @@ mod tests {
         let v3 = encode_assignment(&a, 3).unwrap();
         assert_eq!(
             v3,
-            hex("000300000002000162000000020000000300000000000161000000010000000100000002" ) .into_iter().chain(hex("7879")).collect::<Vec<u8>>()
+            hex("000300000002000162000000020000000300000000000161000000010000000100000002")
+                .into_iter()
+                .chain(hex("7879"))
+                .collect::<Vec<u8>>()
         );
         let d = decode_assignment(&v3).unwrap();
         assert_eq!(d.partitions, [tp("b", 3), tp("b", 0), tp("a", 1)]);
@@ -3254,7 +3558,10 @@ mod tests {
     }
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     #[test]
@@ -3274,7 +3581,11 @@ mod tests {
 
     #[test]
     fn duplicate_member_ids_keep_the_last_subscription() {
-        let ms = [member("a", &["t1"]), member("b", &["t1"]), member("a", &["t2"])];
+        let ms = [
+            member("a", &["t1"]),
+            member("b", &["t1"]),
+            member("a", &["t2"]),
+        ];
         let p = ppt(&[("t1", 2), ("t2", 2)]);
         let a = RangeAssignor.assign(&p, &ms);
         assert_eq!(a.len(), 2);
