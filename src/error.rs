@@ -72,6 +72,11 @@ pub enum Error {
     Closed(String),
     /// A misuse of the API or an invalid argument (e.g. an unknown partition).
     InvalidArgument(String),
+    /// An offset commit was rejected because this consumer is no longer a
+    /// member of the group's current generation (Java's
+    /// `CommitFailedException`): the partitions may now belong to another
+    /// member. The message says why and what to change.
+    CommitFailed(String),
 }
 
 impl Error {
@@ -185,6 +190,7 @@ impl fmt::Display for Error {
             Error::Encode(e) => write!(f, "cannot encode request: {e}"),
             Error::Closed(what) => write!(f, "{what} is closed"),
             Error::InvalidArgument(m) => f.write_str(m),
+            Error::CommitFailed(m) => write!(f, "offset commit failed: {m}"),
         }
     }
 }
@@ -262,6 +268,7 @@ impl Clone for Error {
             Error::Encode(e) => Error::Encode(e.clone()),
             Error::Closed(s) => Error::Closed(s.clone()),
             Error::InvalidArgument(s) => Error::InvalidArgument(s.clone()),
+            Error::CommitFailed(s) => Error::CommitFailed(s.clone()),
         }
     }
 }

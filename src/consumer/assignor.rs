@@ -620,7 +620,7 @@ impl PartitionAssignor for RoundRobinAssignor {
 /// [`subscription_user_data`](PartitionAssignor::subscription_user_data) after
 /// [`on_assignment`](PartitionAssignor::on_assignment) and reads from every
 /// member when it leads.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct StickyAssignor {
     /// This member's latest assignment, once it has one.
     member_assignment: Option<Vec<(String, i32)>>,
@@ -635,6 +635,12 @@ impl StickyAssignor {
             member_assignment: None,
             generation: NO_GENERATION,
         }
+    }
+}
+
+impl Default for StickyAssignor {
+    fn default() -> StickyAssignor {
+        StickyAssignor::new()
     }
 }
 
@@ -674,7 +680,7 @@ impl PartitionAssignor for StickyAssignor {
 /// its owner, seeing it gone from its assignment, revokes it and rejoins, and
 /// the next rebalance gives it to its new owner. No partition is ever owned by
 /// two members at once, and members keep consuming the others.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct CooperativeStickyAssignor {
     /// The generation of this member's latest assignment.
     generation: i32,
@@ -686,6 +692,12 @@ impl CooperativeStickyAssignor {
         CooperativeStickyAssignor {
             generation: NO_GENERATION,
         }
+    }
+}
+
+impl Default for CooperativeStickyAssignor {
+    fn default() -> CooperativeStickyAssignor {
+        CooperativeStickyAssignor::new()
     }
 }
 
@@ -3140,7 +3152,7 @@ mod tests {
         s.on_assignment(&Assignment::new(parts("t-0, t-2")), 5);
         let d = decode_sticky_user_data(&s.subscription_user_data(&[], &[]).unwrap()).unwrap();
         assert_eq!((d.partitions, d.generation), (parts("t-0, t-2"), Some(5)));
-        let mut c = CooperativeStickyAssignor::new();
+        let mut c = CooperativeStickyAssignor::default();
         assert_eq!(c.subscription_user_data(&[], &[]), Some(vec![0xff; 4]));
         c.on_assignment(&Assignment::default(), 3);
         assert_eq!(c.subscription_user_data(&[], &[]), Some(vec![0, 0, 0, 3]));
@@ -3535,10 +3547,7 @@ mod tests {
         let v3 = encode_assignment(&a, 3).unwrap();
         assert_eq!(
             v3,
-            hex("000300000002000162000000020000000300000000000161000000010000000100000002")
-                .into_iter()
-                .chain(hex("7879"))
-                .collect::<Vec<u8>>()
+            hex("0003000000020001620000000200000003000000000001610000000100000001000000027879")
         );
         let d = decode_assignment(&v3).unwrap();
         assert_eq!(d.partitions, [tp("b", 3), tp("b", 0), tp("a", 1)]);

@@ -48,6 +48,7 @@
 
 pub mod assignor;
 mod completed;
+mod group;
 mod deserializer;
 mod fetcher;
 mod offsets;
@@ -71,6 +72,8 @@ pub use deserializer::{
 pub use record::{
     ConsumerRecord, ConsumerRecords, Header, OffsetAndTimestamp, TimestampType, TopicPartition,
 };
+
+pub use group::{ConsumerGroupMetadata, ConsumerRebalanceListener, OffsetAndMetadata};
 
 use fetcher::{FetchSettings, Fetcher};
 use state::{OffsetResetPolicy, ResetTo};
@@ -97,19 +100,33 @@ pub(crate) enum Event {
         id: u64,
         result: Result<ListOffsetsResponse>,
     },
+    /// A Heartbeat response for the group generation it was sent in.
+    Heartbeat {
+        generation: i32,
+        result: Result<crate::protocol::messages::HeartbeatResponse>,
+    },
+    /// An asynchronous OffsetCommit response.
+    Commit {
+        id: u64,
+        result: Result<crate::protocol::messages::OffsetCommitResponse>,
+    },
 }
 
-/// A Kafka consumer reading assigned partitions (no consumer group yet).
+/// A Kafka consumer: reads partitions it is assigned ([`Consumer::assign`])
+/// or that its group gives it ([`Consumer::subscribe`], with `group.id`).
 ///
 /// See the [module documentation](self) for the threading model and settings.
 pub struct Consumer {
     fetcher: Fetcher,
     events: Receiver<Event>,
     /// Kept so the channel never disconnects while the consumer lives; the
-    /// group coordinator (issue 5) sends its responses through clones of it.
-    _sender: Sender<Event>,
+    /// group's heartbeats and commits send their responses through it.
+    events_sender: Sender<Event>,
     api_timeout: Duration,
     closed: bool,
+    /// Group membership (when group.id is set).
+    group: Option<group::Group>,
+    listener: Option<Box<dyn ConsumerRebalanceListener>>,
 }
 
 const _: () = {
@@ -168,9 +185,26 @@ impl Consumer {
                 tx.clone(),
             ),
             events: rx,
-            _sender: tx,
+            events_sender: tx,
             closed: false,
+            group: group::Group::from_config(&c)?,
+            listener: None,
         })
+    }
+
+    /// Builds a consumer whose group uses the given assignors (in preference
+    /// order) instead of `partition.assignment.strategy`: the way to plug in a
+    /// custom [`PartitionAssignor`](assignor::PartitionAssignor).
+    pub fn with_assignors(config: ConsumerConfig, assignors: Vec<Box<dyn assignor::PartitionAssignor>>) -> Result<Consumer> {
+        if assignors.is_empty() {
+            return Err(Error::InvalidArgument("with_assignors needs at least one assignor".into()));
+        }
+        let mut c = Consumer::new(config)?;
+        match c.group.as_mut() {
+            Some(g) => g.set_assignors(assignors),
+            None => return Err(Error::config("group.id", "", "assignors need a consumer group: set group.id")),
+        }
+        Ok(c)
     }
 
     fn ensure_open(&self) -> Result<()> {
@@ -255,10 +289,12 @@ impl Consumer {
         let deadline = start
             .checked_add(timeout)
             .unwrap_or(start + Duration::from_secs(86400 * 365));
+        self.group_on_poll(start)?;
         loop {
             while let Ok(event) = self.events.try_recv() {
                 self.handle(event);
             }
+            self.group_step(Instant::now(), deadline)?;
             self.maintain(Instant::now())?;
             let records = self.fetcher.collect()?;
             // Pipelining: the next fetches are sent before records are returned.
@@ -307,7 +343,12 @@ impl Consumer {
     /// retry backoffs and metadata waits. Issue 5 adds the coordinator's
     /// timers (next heartbeat, next auto-commit, max.poll.interval.ms).
     fn next_wakeup(&self, now: Instant) -> Option<Instant> {
-        self.fetcher.next_wakeup(now)
+        let fetch = self.fetcher.next_wakeup(now);
+        let group = self.group.as_ref().and_then(|g| g.next_wakeup());
+        match (fetch, group) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn handle(&mut self, event: Event) {
@@ -316,6 +357,8 @@ impl Consumer {
             Event::ListOffsets { node, id, result } => {
                 self.fetcher.handle_list_offsets(node, id, result)
             }
+            Event::Heartbeat { generation, result } => self.handle_heartbeat(generation, result),
+            Event::Commit { id, result } => self.handle_commit(id, result),
         }
     }
 
@@ -540,6 +583,10 @@ impl Consumer {
     /// Dropping the consumer closes it too.
     pub fn close(&mut self) {
         if !self.closed {
+            // Commit (with auto-commit), revoke and leave the group first.
+            if let Err(e) = self.leave_group("the consumer is closing") {
+                log::warn!("leaving the group on close failed: {e}");
+            }
             self.closed = true;
             self.fetcher.close();
             while self.events.try_recv().is_ok() {}

@@ -388,6 +388,7 @@ impl Connection {
             req,
             version,
             true,
+            self.shared.settings.request_timeout,
             Box::new(move |res: Result<Bytes>| {
                 callback(res.and_then(|b| decode_body::<R>(&shared, b, version)))
             }),
@@ -397,20 +398,32 @@ impl Connection {
     /// Sends a request that the broker will not answer (Produce with acks=0):
     /// no in-flight entry is queued.
     pub fn send_without_response<R: Request>(&self, req: &R, version: i16) -> Result<()> {
-        self.send_raw(req, version, false, Box::new(|_| {}))
+        self.send_raw(req, version, false, self.shared.settings.request_timeout, Box::new(|_| {}))
+    }
+
+    /// Like [`Connection::request_at`] with its own timeout instead of
+    /// request.timeout.ms: for requests the broker may hold on purpose, such
+    /// as JoinGroup (up to the rebalance timeout).
+    pub fn request_with_timeout<R: Request>(&self, req: &R, version: i16, timeout: Duration) -> Result<R::Response> {
+        let body = self.send_raw_wait_for(req, version, timeout)?;
+        decode_body::<R>(&self.shared, body, version)
     }
 
     fn send_raw_wait<R: Request>(&self, req: &R, version: i16) -> Result<Bytes> {
+        self.send_raw_wait_for(req, version, self.shared.settings.request_timeout)
+    }
+
+    fn send_raw_wait_for<R: Request>(&self, req: &R, version: i16, timeout: Duration) -> Result<Bytes> {
         let (tx, rx) = mpsc::sync_channel(1);
         self.send_raw(
             req,
             version,
             true,
+            timeout,
             Box::new(move |res| {
                 let _ = tx.send(res);
             }),
         )?;
-        let timeout = self.shared.settings.request_timeout;
         match rx.recv_timeout(timeout) {
             Ok(res) => res,
             Err(_) => {
@@ -433,6 +446,7 @@ impl Connection {
         req: &R,
         version: i16,
         expect_response: bool,
+        timeout: Duration,
         callback: Callback,
     ) -> Result<()> {
         if self.is_closed() {
@@ -474,7 +488,7 @@ impl Connection {
                 correlation_id,
                 api_key: R::API_KEY,
                 response_header_version: R::Response::header_version(version),
-                deadline: Instant::now() + self.shared.settings.request_timeout,
+                deadline: Instant::now() + timeout,
                 callback,
             });
         }
