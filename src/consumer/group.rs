@@ -35,8 +35,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use super::assignor::{
-    Assignment, MemberSubscription, PartitionAssignor, Subscription, assignor_by_name, decode_assignment,
-    decode_subscription, encode_assignment, encode_subscription,
+    Assignment, MemberSubscription, PartitionAssignor, Subscription, assignor_by_name,
+    decode_assignment, decode_subscription, encode_assignment, encode_subscription,
 };
 use super::{Consumer, Event, TopicPartition};
 use crate::cluster::Broker;
@@ -46,12 +46,16 @@ use crate::net::{BrokerAddress, Connection};
 use crate::protocol::messages::heartbeat_request::HeartbeatRequest;
 use crate::protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use crate::protocol::messages::leave_group_request::MemberIdentity;
-use crate::protocol::messages::offset_commit_request::{OffsetCommitRequestPartition, OffsetCommitRequestTopic};
-use crate::protocol::messages::offset_fetch_request::{OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics};
+use crate::protocol::messages::offset_commit_request::{
+    OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+};
+use crate::protocol::messages::offset_fetch_request::{
+    OffsetFetchRequestGroup, OffsetFetchRequestTopic, OffsetFetchRequestTopics,
+};
 use crate::protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use crate::protocol::messages::{
-    FindCoordinatorRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest, OffsetFetchRequest,
-    SyncGroupRequest,
+    FindCoordinatorRequest, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest,
+    OffsetFetchRequest, SyncGroupRequest,
 };
 use crate::protocol::{Bytes, KafkaCode};
 
@@ -94,7 +98,10 @@ pub struct OffsetAndMetadata {
 impl OffsetAndMetadata {
     /// An offset without metadata.
     pub fn new(offset: i64) -> OffsetAndMetadata {
-        OffsetAndMetadata { offset, metadata: None }
+        OffsetAndMetadata {
+            offset,
+            metadata: None,
+        }
     }
 }
 
@@ -193,7 +200,9 @@ impl Group {
             session_timeout: c.millis("session.timeout.ms"),
             rebalance_timeout: c.millis("max.poll.interval.ms"),
             heartbeat_interval: c.millis("heartbeat.interval.ms"),
-            auto_commit: c.bool("enable.auto.commit").then(|| c.millis("auto.commit.interval.ms")),
+            auto_commit: c
+                .bool("enable.auto.commit")
+                .then(|| c.millis("auto.commit.interval.ms")),
             retry_backoff: c.millis("retry.backoff.ms"),
             api_timeout: c.millis("default.api.timeout.ms"),
             rack: c.opt_str("client.rack").map(str::to_string),
@@ -227,13 +236,22 @@ impl Group {
     }
 
     fn cooperative(&self) -> bool {
-        let name = self.protocol.as_deref().or_else(|| self.assignors.first().map(|a| a.name()));
-        self.assignors.iter().find(|a| Some(a.name()) == name).is_some_and(|a| a.protocol_supports_cooperative())
+        let name = self
+            .protocol
+            .as_deref()
+            .or_else(|| self.assignors.first().map(|a| a.name()));
+        self.assignors
+            .iter()
+            .find(|a| Some(a.name()) == name)
+            .is_some_and(|a| a.protocol_supports_cooperative())
     }
 
     fn context(&self) -> String {
         match &self.coordinator {
-            Some(c) => format!("group {} (coordinator {}:{})", self.group_id, c.host, c.port),
+            Some(c) => format!(
+                "group {} (coordinator {}:{})",
+                self.group_id, c.host, c.port
+            ),
             None => format!("group {}", self.group_id),
         }
     }
@@ -275,7 +293,10 @@ impl Group {
 }
 
 fn is_coordinator_error(code: KafkaCode) -> bool {
-    matches!(code, KafkaCode::NotCoordinator | KafkaCode::CoordinatorNotAvailable)
+    matches!(
+        code,
+        KafkaCode::NotCoordinator | KafkaCode::CoordinatorNotAvailable
+    )
 }
 
 /// The error for a commit that the group rejected because this member fell
@@ -307,13 +328,17 @@ fn commit_failed(group: &Group, code: Option<KafkaCode>) -> Error {
 impl Consumer {
     fn group_ref(&self) -> Result<&Group> {
         self.group.as_ref().ok_or_else(|| {
-            Error::InvalidArgument("this consumer has no group.id: set group.id to subscribe or commit offsets".into())
+            Error::InvalidArgument(
+                "this consumer has no group.id: set group.id to subscribe or commit offsets".into(),
+            )
         })
     }
 
     fn group_mut(&mut self) -> Result<&mut Group> {
         self.group.as_mut().ok_or_else(|| {
-            Error::InvalidArgument("this consumer has no group.id: set group.id to subscribe or commit offsets".into())
+            Error::InvalidArgument(
+                "this consumer has no group.id: set group.id to subscribe or commit offsets".into(),
+            )
         })
     }
 
@@ -322,7 +347,9 @@ impl Consumer {
     pub fn subscribe<S: AsRef<str>>(&mut self, topics: &[S]) -> Result<()> {
         self.ensure_open()?;
         if topics.iter().any(|t| t.as_ref().is_empty()) {
-            return Err(Error::InvalidArgument("cannot subscribe to an empty topic name".into()));
+            return Err(Error::InvalidArgument(
+                "cannot subscribe to an empty topic name".into(),
+            ));
         }
         let set: BTreeSet<String> = topics.iter().map(|t| t.as_ref().to_string()).collect();
         let list: Vec<&str> = set.iter().map(String::as_str).collect();
@@ -336,7 +363,10 @@ impl Consumer {
     /// Subscribes to every topic whose name matches `pattern`, re-evaluated
     /// on every metadata refresh (`metadata.max.age.ms`): a new matching
     /// topic triggers a rebalance. Internal topics are never matched.
-    pub fn subscribe_pattern(&mut self, pattern: impl Fn(&str) -> bool + Send + 'static) -> Result<()> {
+    pub fn subscribe_pattern(
+        &mut self,
+        pattern: impl Fn(&str) -> bool + Send + 'static,
+    ) -> Result<()> {
         self.ensure_open()?;
         let g = self.group_mut()?;
         g.subscription = Some(SubscriptionMode::Pattern(Box::new(pattern)));
@@ -427,7 +457,14 @@ impl Consumer {
             Some(g) if !g.lost.is_empty() => std::mem::take(&mut g.lost),
             _ => return,
         };
-        let keep: Vec<TopicPartition> = self.fetcher.subs.order().iter().filter(|tp| !lost.contains(tp)).cloned().collect();
+        let keep: Vec<TopicPartition> = self
+            .fetcher
+            .subs
+            .order()
+            .iter()
+            .filter(|tp| !lost.contains(tp))
+            .cloned()
+            .collect();
         self.fetcher.subs.assign(keep);
         self.call_listener(|l, c| l.on_partitions_lost(c, &lost));
     }
@@ -447,13 +484,21 @@ impl Consumer {
         match &g.subscription {
             Some(SubscriptionMode::Topics(t)) => Ok(t.clone()),
             Some(SubscriptionMode::Pattern(_)) => {
-                let md = self.fetcher.cluster.refresh_topics_until(None, Instant::now() + g.api_timeout)?;
+                let md = self
+                    .fetcher
+                    .cluster
+                    .refresh_topics_until(None, Instant::now() + g.api_timeout)?;
                 let g = self.group.as_mut().expect("group");
                 g.last_pattern_check = Some(Instant::now());
                 let Some(SubscriptionMode::Pattern(p)) = &g.subscription else {
                     unreachable!()
                 };
-                Ok(md.topics.values().filter(|t| !t.is_internal && t.error.is_none() && p(&t.name)).map(|t| t.name.clone()).collect())
+                Ok(md
+                    .topics
+                    .values()
+                    .filter(|t| !t.is_internal && t.error.is_none() && p(&t.name))
+                    .map(|t| t.name.clone())
+                    .collect())
             }
             None => Ok(BTreeSet::new()),
         }
@@ -467,11 +512,17 @@ impl Consumer {
             return;
         }
         let max_age = self.fetcher.cluster.settings().metadata_max_age;
-        if matches!(g.subscription, Some(SubscriptionMode::Pattern(_))) && g.last_pattern_check.is_none_or(|t| now.duration_since(t) >= max_age) {
+        if matches!(g.subscription, Some(SubscriptionMode::Pattern(_)))
+            && g.last_pattern_check
+                .is_none_or(|t| now.duration_since(t) >= max_age)
+        {
             if let Ok(topics) = self.resolve_subscription() {
                 let g = self.group.as_mut().expect("group");
                 if topics != g.joined_topics {
-                    log::info!("{}: subscribed topics changed to {topics:?}; rejoining", g.context());
+                    log::info!(
+                        "{}: subscribed topics changed to {topics:?}; rejoining",
+                        g.context()
+                    );
                     g.needs_join = true;
                 }
             }
@@ -481,7 +532,10 @@ impl Consumer {
         for (topic, count) in &g.joined_counts {
             if let Some(n) = md.partition_count(topic) {
                 if n as i32 != *count {
-                    log::info!("{}: topic {topic} now has {n} partitions; rejoining", g.context());
+                    log::info!(
+                        "{}: topic {topic} now has {n} partitions; rejoining",
+                        g.context()
+                    );
                     g.needs_join = true;
                 }
             }
@@ -507,7 +561,9 @@ impl Consumer {
                 Err(e) if e.is_retriable() && Instant::now() < deadline => {
                     let g = self.group.as_ref().expect("group");
                     let pause = g.retry_backoff.max(self.fetcher.cluster.min_backoff());
-                    std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+                    std::thread::sleep(
+                        pause.min(deadline.saturating_duration_since(Instant::now())),
+                    );
                 }
                 Err(e) => {
                     let g = self.group.as_mut().expect("group");
@@ -524,37 +580,67 @@ impl Consumer {
         let conn = self.fetcher.cluster.any_connection()?;
         let version = conn.version::<FindCoordinatorRequest>()?;
         let req = FindCoordinatorRequest {
-            key: if version < 4 { group_id.clone() } else { String::new() },
+            key: if version < 4 {
+                group_id.clone()
+            } else {
+                String::new()
+            },
             key_type: 0,
-            coordinator_keys: if version >= 4 { vec![group_id.clone()] } else { Vec::new() },
+            coordinator_keys: if version >= 4 {
+                vec![group_id.clone()]
+            } else {
+                Vec::new()
+            },
             ..Default::default()
         };
         let resp = conn.request_at(&req, version)?;
         let (code, message, node_id, host, port) = if version >= 4 {
-            let c = resp.coordinators.into_iter().find(|c| c.key == group_id).ok_or_else(|| {
-                Error::protocol(conn.label(), format!("FindCoordinator response has no entry for group {group_id}"))
-            })?;
+            let c = resp
+                .coordinators
+                .into_iter()
+                .find(|c| c.key == group_id)
+                .ok_or_else(|| {
+                    Error::protocol(
+                        conn.label(),
+                        format!("FindCoordinator response has no entry for group {group_id}"),
+                    )
+                })?;
             (c.error_code, c.error_message, c.node_id, c.host, c.port)
         } else {
-            (resp.error_code, resp.error_message, resp.node_id, resp.host, resp.port)
+            (
+                resp.error_code,
+                resp.error_message,
+                resp.node_id,
+                resp.host,
+                resp.port,
+            )
         };
         if let Some(code) = KafkaCode::from_code(code) {
             return Err(Error::Kafka {
                 code,
-                context: format!("FindCoordinator for group {group_id} on broker {}", conn.label()),
+                context: format!(
+                    "FindCoordinator for group {group_id} on broker {}",
+                    conn.label()
+                ),
                 message,
             });
         }
         let broker = Broker {
             node_id,
             host,
-            port: u16::try_from(port).map_err(|_| Error::protocol(conn.label(), format!("coordinator port {port}")))?,
+            port: u16::try_from(port)
+                .map_err(|_| Error::protocol(conn.label(), format!("coordinator port {port}")))?,
             rack: None,
         };
         let mut addr = broker.address();
         addr.node_id = Group::coordinator_key(node_id);
         let g = self.group.as_mut().expect("group");
-        log::debug!("group {} coordinator is {}:{} (id {node_id})", g.group_id, addr.host, addr.port);
+        log::debug!(
+            "group {} coordinator is {}:{} (id {node_id})",
+            g.group_id,
+            addr.host,
+            addr.port
+        );
         g.coordinator = Some(addr);
         g.coordinator_retry_at = None;
         Ok(())
@@ -614,7 +700,11 @@ impl Consumer {
     /// One JoinGroup/SyncGroup round. Ok(false) means "join again".
     fn join_and_sync(&mut self, conn: &Connection, topics: &BTreeSet<String>) -> Result<bool> {
         let g = self.group.as_ref().expect("group");
-        let owned: Vec<(String, i32)> = g.owned.iter().map(|tp| (tp.topic.to_string(), tp.partition)).collect();
+        let owned: Vec<(String, i32)> = g
+            .owned
+            .iter()
+            .map(|tp| (tp.topic.to_string(), tp.partition))
+            .collect();
         let topic_vec: Vec<String> = topics.iter().cloned().collect();
         let mut protocols = Vec::new();
         for a in &g.assignors {
@@ -636,7 +726,10 @@ impl Consumer {
             return Err(Error::config(
                 "group.instance.id",
                 g.instance_id.clone().unwrap_or_default(),
-                format!("static membership needs JoinGroup v5+, broker {} supports up to v{version}", conn.label()),
+                format!(
+                    "static membership needs JoinGroup v5+, broker {} supports up to v{version}",
+                    conn.label()
+                ),
             ));
         }
         let mut req = JoinGroupRequest {
@@ -671,7 +764,9 @@ impl Consumer {
                     self.group.as_mut().expect("group").reset_membership(false);
                     return Ok(false);
                 }
-                Some(code @ (KafkaCode::CoordinatorLoadInProgress | KafkaCode::RebalanceInProgress)) => {
+                Some(
+                    code @ (KafkaCode::CoordinatorLoadInProgress | KafkaCode::RebalanceInProgress),
+                ) => {
                     log::debug!("{context}: JoinGroup {}; retrying", code.name());
                     std::thread::sleep(self.group.as_ref().expect("group").retry_backoff);
                 }
@@ -692,7 +787,10 @@ impl Consumer {
         g.member_id = resp.member_id.clone();
         g.generation = resp.generation_id;
         g.protocol = resp.protocol_name.clone();
-        let protocol = resp.protocol_name.clone().unwrap_or_else(|| g.assignors[0].name().to_string());
+        let protocol = resp
+            .protocol_name
+            .clone()
+            .unwrap_or_else(|| g.assignors[0].name().to_string());
         let leader = resp.leader == resp.member_id;
         log::info!(
             "{}: joined generation {} as {} ({}, protocol {protocol})",
@@ -757,22 +855,41 @@ impl Consumer {
         let mut versions = Vec::new();
         for m in members {
             let sub = decode_subscription(&m.metadata).map_err(|e| {
-                Error::protocol("group coordinator", format!("subscription of member {}: {e}", m.member_id))
+                Error::protocol(
+                    "group coordinator",
+                    format!("subscription of member {}: {e}", m.member_id),
+                )
             })?;
-            versions.push(if m.metadata.len() >= 2 { i16::from_be_bytes([m.metadata[0], m.metadata[1]]) } else { 0 });
+            versions.push(if m.metadata.len() >= 2 {
+                i16::from_be_bytes([m.metadata[0], m.metadata[1]])
+            } else {
+                0
+            });
             subs.push(sub.into_member(m.member_id.clone(), m.group_instance_id.clone()));
         }
-        let all_topics: BTreeSet<String> = subs.iter().flat_map(|s: &MemberSubscription| s.topics.iter().cloned()).collect();
+        let all_topics: BTreeSet<String> = subs
+            .iter()
+            .flat_map(|s: &MemberSubscription| s.topics.iter().cloned())
+            .collect();
         let list: Vec<String> = all_topics.iter().cloned().collect();
         let g = self.group.as_ref().expect("group");
-        let md = self.fetcher.cluster.refresh_topics_until(Some(&list), Instant::now() + g.api_timeout)?;
+        let md = self
+            .fetcher
+            .cluster
+            .refresh_topics_until(Some(&list), Instant::now() + g.api_timeout)?;
         let counts: BTreeMap<String, i32> = all_topics
             .iter()
             .filter_map(|t| md.partition_count(t).map(|n| (t.clone(), n as i32)))
             .collect();
-        let assignor = g.assignors.iter().find(|a| a.name() == protocol).ok_or_else(|| {
-            Error::InvalidArgument(format!("the group chose assignor {protocol}, which this consumer does not have"))
-        })?;
+        let assignor = g
+            .assignors
+            .iter()
+            .find(|a| a.name() == protocol)
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "the group chose assignor {protocol}, which this consumer does not have"
+                ))
+            })?;
         let result = assignor.assign(&counts, &subs);
         let mut out = Vec::new();
         for (m, v) in subs.iter().zip(versions) {
@@ -788,7 +905,12 @@ impl Consumer {
 
     /// Applies a new assignment: revokes what moved away (cooperative),
     /// positions new partitions at their committed offsets, calls the listener.
-    fn on_join_complete(&mut self, protocol: &str, assignment: Assignment, topics: BTreeSet<String>) -> Result<()> {
+    fn on_join_complete(
+        &mut self,
+        protocol: &str,
+        assignment: Assignment,
+        topics: BTreeSet<String>,
+    ) -> Result<()> {
         let md = self.fetcher.cluster.metadata();
         let now = Instant::now();
         let g = self.group.as_mut().expect("group");
@@ -796,10 +918,26 @@ impl Consumer {
         if let Some(a) = g.assignors.iter_mut().find(|a| a.name() == protocol) {
             a.on_assignment(&assignment, generation);
         }
-        let new: Vec<TopicPartition> = assignment.partitions.iter().map(|(t, p)| TopicPartition::new(t.as_str(), *p)).collect();
-        let revoked: Vec<TopicPartition> = g.owned.iter().filter(|tp| !new.contains(tp)).cloned().collect();
-        let added: Vec<TopicPartition> = new.iter().filter(|tp| !g.owned.contains(tp)).cloned().collect();
-        g.joined_counts = topics.iter().filter_map(|t| md.partition_count(t).map(|n| (t.clone(), n as i32))).collect();
+        let new: Vec<TopicPartition> = assignment
+            .partitions
+            .iter()
+            .map(|(t, p)| TopicPartition::new(t.as_str(), *p))
+            .collect();
+        let revoked: Vec<TopicPartition> = g
+            .owned
+            .iter()
+            .filter(|tp| !new.contains(tp))
+            .cloned()
+            .collect();
+        let added: Vec<TopicPartition> = new
+            .iter()
+            .filter(|tp| !g.owned.contains(tp))
+            .cloned()
+            .collect();
+        g.joined_counts = topics
+            .iter()
+            .filter_map(|t| md.partition_count(t).map(|n| (t.clone(), n as i32)))
+            .collect();
         g.joined_topics = topics;
         g.joined = true;
         g.needs_join = false;
@@ -867,7 +1005,11 @@ impl Consumer {
         }
     }
 
-    pub(crate) fn handle_heartbeat(&mut self, generation: i32, result: Result<crate::protocol::messages::HeartbeatResponse>) {
+    pub(crate) fn handle_heartbeat(
+        &mut self,
+        generation: i32,
+        result: Result<crate::protocol::messages::HeartbeatResponse>,
+    ) {
         let Some(g) = self.group.as_mut() else { return };
         g.heartbeat_in_flight = false;
         if generation != g.generation {
@@ -888,7 +1030,11 @@ impl Consumer {
                 g.needs_join = true;
             }
             Some(c @ (KafkaCode::IllegalGeneration | KafkaCode::UnknownMemberId)) => {
-                log::warn!("{}: heartbeat answered {}; partitions lost, rejoining", g.context(), c.name());
+                log::warn!(
+                    "{}: heartbeat answered {}; partitions lost, rejoining",
+                    g.context(),
+                    c.name()
+                );
                 g.lose_partitions();
                 g.reset_membership(c == KafkaCode::UnknownMemberId);
             }
@@ -896,7 +1042,11 @@ impl Consumer {
             Some(KafkaCode::FencedInstanceId) => {
                 g.fatal = Some(Error::kafka(
                     KafkaCode::FencedInstanceId,
-                    format!("{}: another consumer uses group.instance.id {:?}", g.context(), g.instance_id),
+                    format!(
+                        "{}: another consumer uses group.instance.id {:?}",
+                        g.context(),
+                        g.instance_id
+                    ),
                 ));
                 g.lose_partitions();
                 g.reset_membership(true);
@@ -907,7 +1057,9 @@ impl Consumer {
 
     fn maybe_auto_commit(&mut self, now: Instant) {
         let Some(g) = self.group.as_ref() else { return };
-        let Some(interval) = g.auto_commit else { return };
+        let Some(interval) = g.auto_commit else {
+            return;
+        };
         if !g.joined || now < g.next_auto_commit {
             return;
         }
@@ -927,25 +1079,39 @@ impl Consumer {
             .collect()
     }
 
-    fn commit_request(&self, offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>) -> OffsetCommitRequest {
+    fn commit_request(
+        &self,
+        offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+    ) -> OffsetCommitRequest {
         let g = self.group.as_ref().expect("group");
         let mut topics: BTreeMap<&str, Vec<OffsetCommitRequestPartition>> = BTreeMap::new();
         for (tp, om) in offsets {
-            topics.entry(&tp.topic).or_default().push(OffsetCommitRequestPartition {
-                partition_index: tp.partition,
-                committed_offset: om.offset,
-                committed_leader_epoch: -1,
-                commit_timestamp: -1,
-                committed_metadata: Some(om.metadata.clone().unwrap_or_default()),
-                ..Default::default()
-            });
+            topics
+                .entry(&tp.topic)
+                .or_default()
+                .push(OffsetCommitRequestPartition {
+                    partition_index: tp.partition,
+                    committed_offset: om.offset,
+                    committed_leader_epoch: -1,
+                    commit_timestamp: -1,
+                    committed_metadata: Some(om.metadata.clone().unwrap_or_default()),
+                    ..Default::default()
+                });
         }
-        let (generation, member_id) = if g.joined { (g.generation, g.member_id.clone()) } else { (-1, String::new()) };
+        let (generation, member_id) = if g.joined {
+            (g.generation, g.member_id.clone())
+        } else {
+            (-1, String::new())
+        };
         OffsetCommitRequest {
             group_id: g.group_id.clone(),
             generation_id_or_member_epoch: generation,
             member_id,
-            group_instance_id: if g.joined { g.instance_id.clone() } else { None },
+            group_instance_id: if g.joined {
+                g.instance_id.clone()
+            } else {
+                None
+            },
             retention_time_ms: -1,
             topics: topics
                 .into_iter()
@@ -959,7 +1125,10 @@ impl Consumer {
         }
     }
 
-    fn commit_result(&mut self, resp: &crate::protocol::messages::OffsetCommitResponse) -> Result<()> {
+    fn commit_result(
+        &mut self,
+        resp: &crate::protocol::messages::OffsetCommitResponse,
+    ) -> Result<()> {
         let mut first_err = None;
         for t in &resp.topics {
             for p in &t.partitions {
@@ -968,10 +1137,14 @@ impl Consumer {
                 }
             }
         }
-        let Some((code, tp)) = first_err else { return Ok(()) };
+        let Some((code, tp)) = first_err else {
+            return Ok(());
+        };
         let g = self.group.as_mut().expect("group");
         match code {
-            KafkaCode::IllegalGeneration | KafkaCode::UnknownMemberId | KafkaCode::FencedInstanceId => {
+            KafkaCode::IllegalGeneration
+            | KafkaCode::UnknownMemberId
+            | KafkaCode::FencedInstanceId => {
                 let e = commit_failed(g, Some(code));
                 g.lose_partitions();
                 g.reset_membership(code != KafkaCode::IllegalGeneration);
@@ -982,7 +1155,10 @@ impl Consumer {
                 Err(Error::Kafka {
                     code,
                     context: format!("OffsetCommit for {} ({tp})", g.context()),
-                    message: Some("a rebalance is in progress: poll() to complete it, then commit again".into()),
+                    message: Some(
+                        "a rebalance is in progress: poll() to complete it, then commit again"
+                            .into(),
+                    ),
                 })
             }
             c => {
@@ -990,7 +1166,10 @@ impl Consumer {
                     self.mark_coordinator_dead();
                 }
                 let g = self.group.as_ref().expect("group");
-                Err(Error::kafka(c, format!("OffsetCommit for {} ({tp})", g.context())))
+                Err(Error::kafka(
+                    c,
+                    format!("OffsetCommit for {} ({tp})", g.context()),
+                ))
             }
         }
     }
@@ -1004,7 +1183,10 @@ impl Consumer {
 
     /// Commits the given offsets (with metadata), waiting for the answer.
     /// Retriable errors are retried until `default.api.timeout.ms`.
-    pub fn commit_sync_offsets(&mut self, offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>) -> Result<()> {
+    pub fn commit_sync_offsets(
+        &mut self,
+        offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+    ) -> Result<()> {
         self.ensure_open()?;
         let now = Instant::now();
         let g = self.group_ref()?;
@@ -1051,13 +1233,19 @@ impl Consumer {
     pub fn commit_async(&mut self, callback: impl FnOnce(Result<()>) + Send + 'static) {
         let offsets = self.consumed_offsets();
         if self.group.is_none() {
-            callback(Err(Error::InvalidArgument("this consumer has no group.id: set group.id to commit offsets".into())));
+            callback(Err(Error::InvalidArgument(
+                "this consumer has no group.id: set group.id to commit offsets".into(),
+            )));
             return;
         }
         self.send_commit_async(offsets, Some(Box::new(callback)));
     }
 
-    fn send_commit_async(&mut self, offsets: BTreeMap<TopicPartition, OffsetAndMetadata>, callback: Option<CommitCallback>) {
+    fn send_commit_async(
+        &mut self,
+        offsets: BTreeMap<TopicPartition, OffsetAndMetadata>,
+        callback: Option<CommitCallback>,
+    ) {
         let req = self.commit_request(&offsets);
         let g = self.group.as_mut().expect("group");
         let id = g.next_commit_id;
@@ -1070,11 +1258,18 @@ impl Consumer {
                     let _ = tx.send(Event::Commit { id, result });
                 })
             }),
-            None => Err(Error::kafka(KafkaCode::CoordinatorNotAvailable, "async commit: coordinator unknown")),
+            None => Err(Error::kafka(
+                KafkaCode::CoordinatorNotAvailable,
+                "async commit: coordinator unknown",
+            )),
         };
         match sent {
             Ok(()) => {
-                self.group.as_mut().expect("group").async_commits.insert(id, callback);
+                self.group
+                    .as_mut()
+                    .expect("group")
+                    .async_commits
+                    .insert(id, callback);
             }
             Err(e) => {
                 self.mark_coordinator_dead();
@@ -1086,9 +1281,15 @@ impl Consumer {
         }
     }
 
-    pub(crate) fn handle_commit(&mut self, id: u64, result: Result<crate::protocol::messages::OffsetCommitResponse>) {
+    pub(crate) fn handle_commit(
+        &mut self,
+        id: u64,
+        result: Result<crate::protocol::messages::OffsetCommitResponse>,
+    ) {
         let Some(g) = self.group.as_mut() else { return };
-        let Some(callback) = g.async_commits.remove(&id) else { return };
+        let Some(callback) = g.async_commits.remove(&id) else {
+            return;
+        };
         let outcome = result.and_then(|r| self.commit_result(&r));
         match callback {
             Some(cb) => cb(outcome),
@@ -1102,14 +1303,20 @@ impl Consumer {
 
     /// The last committed offsets of `partitions` in this consumer's group
     /// (None for partitions without one).
-    pub fn committed(&mut self, partitions: &[TopicPartition]) -> Result<BTreeMap<TopicPartition, Option<OffsetAndMetadata>>> {
+    pub fn committed(
+        &mut self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, Option<OffsetAndMetadata>>> {
         self.ensure_open()?;
         let g = self.group_ref()?;
         let deadline = Instant::now() + g.api_timeout;
         let group_id = g.group_id.clone();
         let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
         for tp in partitions {
-            by_topic.entry(tp.topic.to_string()).or_default().push(tp.partition);
+            by_topic
+                .entry(tp.topic.to_string())
+                .or_default()
+                .push(tp.partition);
         }
         loop {
             let attempt = self.coordinator(deadline).and_then(|conn| {
@@ -1161,23 +1368,41 @@ impl Consumer {
                         group_code = grp.error_code;
                         for t in grp.topics {
                             for p in t.partitions {
-                                rows.push((t.name.clone(), p.partition_index, p.committed_offset, p.metadata, p.error_code));
+                                rows.push((
+                                    t.name.clone(),
+                                    p.partition_index,
+                                    p.committed_offset,
+                                    p.metadata,
+                                    p.error_code,
+                                ));
                             }
                         }
                     }
                 } else {
                     for t in resp.topics {
                         for p in t.partitions {
-                            rows.push((t.name.clone(), p.partition_index, p.committed_offset, p.metadata, p.error_code));
+                            rows.push((
+                                t.name.clone(),
+                                p.partition_index,
+                                p.committed_offset,
+                                p.metadata,
+                                p.error_code,
+                            ));
                         }
                     }
                 }
                 if let Some(code) = KafkaCode::from_code(group_code) {
-                    return Err(Error::kafka(code, format!("OffsetFetch for group {group_id} on {}", conn.label())));
+                    return Err(Error::kafka(
+                        code,
+                        format!("OffsetFetch for group {group_id} on {}", conn.label()),
+                    ));
                 }
                 for (topic, partition, offset, metadata, code) in rows {
                     if let Some(code) = KafkaCode::from_code(code) {
-                        return Err(Error::kafka(code, format!("OffsetFetch for group {group_id}, {topic}-{partition}")));
+                        return Err(Error::kafka(
+                            code,
+                            format!("OffsetFetch for group {group_id}, {topic}-{partition}"),
+                        ));
                     }
                     let v = (offset >= 0).then(|| OffsetAndMetadata {
                         offset,
@@ -1193,7 +1418,9 @@ impl Consumer {
             match attempt {
                 Ok(out) => return Ok(out),
                 Err(e) if e.is_retriable() && Instant::now() < deadline => {
-                    if e.kafka_code().is_some_and(is_coordinator_error) || matches!(e, Error::Io { .. } | Error::Timeout { .. }) {
+                    if e.kafka_code().is_some_and(is_coordinator_error)
+                        || matches!(e, Error::Io { .. } | Error::Timeout { .. })
+                    {
                         self.mark_coordinator_dead();
                     }
                     std::thread::sleep(self.group.as_ref().expect("group").retry_backoff);
@@ -1209,9 +1436,15 @@ impl Consumer {
         if g.member_id.is_empty() || g.instance_id.is_some() {
             return;
         }
-        let Some(addr) = g.coordinator.clone() else { return };
-        let Ok(conn) = self.fetcher.cluster.pool().get(&addr) else { return };
-        let Ok(v) = conn.version::<LeaveGroupRequest>() else { return };
+        let Some(addr) = g.coordinator.clone() else {
+            return;
+        };
+        let Ok(conn) = self.fetcher.cluster.pool().get(&addr) else {
+            return;
+        };
+        let Ok(v) = conn.version::<LeaveGroupRequest>() else {
+            return;
+        };
         let req = if v >= 3 {
             LeaveGroupRequest {
                 group_id: g.group_id.clone(),
@@ -1242,7 +1475,9 @@ impl Consumer {
 
     /// Orderly exit from the group: auto-commit, revoke, LeaveGroup.
     pub(crate) fn leave_group(&mut self, reason: &str) -> Result<()> {
-        let Some(g) = self.group.as_ref() else { return Ok(()) };
+        let Some(g) = self.group.as_ref() else {
+            return Ok(());
+        };
         if !g.joined {
             return Ok(());
         }

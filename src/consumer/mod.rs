@@ -48,9 +48,9 @@
 
 pub mod assignor;
 mod completed;
-mod group;
 mod deserializer;
 mod fetcher;
+mod group;
 mod offsets;
 mod record;
 mod session;
@@ -195,14 +195,25 @@ impl Consumer {
     /// Builds a consumer whose group uses the given assignors (in preference
     /// order) instead of `partition.assignment.strategy`: the way to plug in a
     /// custom [`PartitionAssignor`](assignor::PartitionAssignor).
-    pub fn with_assignors(config: ConsumerConfig, assignors: Vec<Box<dyn assignor::PartitionAssignor>>) -> Result<Consumer> {
+    pub fn with_assignors(
+        config: ConsumerConfig,
+        assignors: Vec<Box<dyn assignor::PartitionAssignor>>,
+    ) -> Result<Consumer> {
         if assignors.is_empty() {
-            return Err(Error::InvalidArgument("with_assignors needs at least one assignor".into()));
+            return Err(Error::InvalidArgument(
+                "with_assignors needs at least one assignor".into(),
+            ));
         }
         let mut c = Consumer::new(config)?;
         match c.group.as_mut() {
             Some(g) => g.set_assignors(assignors),
-            None => return Err(Error::config("group.id", "", "assignors need a consumer group: set group.id")),
+            None => {
+                return Err(Error::config(
+                    "group.id",
+                    "",
+                    "assignors need a consumer group: set group.id",
+                ));
+            }
         }
         Ok(c)
     }
