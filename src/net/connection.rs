@@ -398,13 +398,24 @@ impl Connection {
     /// Sends a request that the broker will not answer (Produce with acks=0):
     /// no in-flight entry is queued.
     pub fn send_without_response<R: Request>(&self, req: &R, version: i16) -> Result<()> {
-        self.send_raw(req, version, false, self.shared.settings.request_timeout, Box::new(|_| {}))
+        self.send_raw(
+            req,
+            version,
+            false,
+            self.shared.settings.request_timeout,
+            Box::new(|_| {}),
+        )
     }
 
     /// Like [`Connection::request_at`] with its own timeout instead of
     /// request.timeout.ms: for requests the broker may hold on purpose, such
     /// as JoinGroup (up to the rebalance timeout).
-    pub fn request_with_timeout<R: Request>(&self, req: &R, version: i16, timeout: Duration) -> Result<R::Response> {
+    pub fn request_with_timeout<R: Request>(
+        &self,
+        req: &R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<R::Response> {
         let body = self.send_raw_wait_for(req, version, timeout)?;
         decode_body::<R>(&self.shared, body, version)
     }
@@ -413,7 +424,12 @@ impl Connection {
         self.send_raw_wait_for(req, version, self.shared.settings.request_timeout)
     }
 
-    fn send_raw_wait_for<R: Request>(&self, req: &R, version: i16, timeout: Duration) -> Result<Bytes> {
+    fn send_raw_wait_for<R: Request>(
+        &self,
+        req: &R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<Bytes> {
         let (tx, rx) = mpsc::sync_channel(1);
         self.send_raw(
             req,
