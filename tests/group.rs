@@ -37,7 +37,8 @@ fn produce(bootstrap: &str, topic: &str, from: usize, n: usize) {
     .unwrap();
     for i in from..from + n {
         let v = format!("r{i}");
-        p.send(ProducerRecord::new(topic, v.as_bytes()).key(v.as_bytes()))
+        let _ = p
+            .send(ProducerRecord::new(topic, v.as_bytes()).key(v.as_bytes()))
             .unwrap();
     }
     p.close(None).unwrap();
@@ -137,9 +138,11 @@ fn three_members_share_six_partitions_and_consume_everything_once() {
     );
 }
 
+type Events = Arc<Mutex<Vec<(String, BTreeSet<i32>)>>>;
+
 #[derive(Clone, Default)]
 struct Recorder {
-    events: Arc<Mutex<Vec<(String, BTreeSet<i32>)>>>,
+    events: Events,
 }
 
 impl ConsumerRebalanceListener for Recorder {
