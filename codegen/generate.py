@@ -65,6 +65,12 @@ APIS = [
     "ConsumerGroupHeartbeat",
 ]
 
+# Versions the shared JSON (a 4.0 snapshot) still marks unstable but that
+# Kafka 4.0 released: treated as stable. ConsumerGroupHeartbeat v1 (KIP-848 GA,
+# KIP-1082 client-generated member ids) is the only version the librdkafka
+# mock cluster offers.
+RELEASED_UNSTABLE = {"ConsumerGroupHeartbeat"}
+
 # `"type": "data"` files (no API key), generated as plain structs.
 DATA_TYPES = [
     "ConsumerProtocolSubscription",
@@ -1330,6 +1336,8 @@ def load_messages(proto_dir: str) -> list[Message]:
         msgs.append(Builder(spec, name).build())
     by_name = {m.file: m for m in msgs}
     for m in msgs:
+        if m.api_name in RELEASED_UNSTABLE:
+            m.unstable = False
         m.max_version = m.valid[1]
         if m.kind == "request" and m.unstable:
             m.max_version = m.valid[1] - 1

@@ -165,6 +165,8 @@ pub(crate) struct Group {
     async_commits: HashMap<u64, Option<CommitCallback>>,
     fatal: Option<Error>,
     last_pattern_check: Option<Instant>,
+    /// Set for `group.protocol=consumer` (KIP-848).
+    pub(crate) membership: Option<super::membership::Membership>,
 }
 
 impl Group {
@@ -173,13 +175,6 @@ impl Group {
         let Some(group_id) = c.opt_str("group.id") else {
             return Ok(None);
         };
-        if c.str("group.protocol") == "consumer" {
-            return Err(Error::config(
-                "group.protocol",
-                "consumer",
-                "the KIP-848 consumer protocol is not supported yet; use classic",
-            ));
-        }
         let mut assignors = Vec::new();
         for name in c.list("partition.assignment.strategy") {
             match assignor_by_name(&name) {
@@ -228,7 +223,58 @@ impl Group {
             async_commits: HashMap::new(),
             fatal: None,
             last_pattern_check: None,
+            membership: (c.str("group.protocol") == "consumer")
+                .then(super::membership::Membership::new),
         }))
+    }
+
+    pub(crate) fn owned_partitions(&self) -> &[TopicPartition] {
+        &self.owned
+    }
+
+    pub(crate) fn member_id(&self) -> &str {
+        &self.member_id
+    }
+
+    pub(crate) fn set_member_id(&mut self, id: String) {
+        self.member_id = id;
+    }
+
+    pub(crate) fn instance_id(&self) -> Option<&str> {
+        self.instance_id.as_deref()
+    }
+
+    pub(crate) fn rack(&self) -> Option<&str> {
+        self.rack.as_deref()
+    }
+
+    pub(crate) fn rebalance_timeout(&self) -> Duration {
+        self.rebalance_timeout
+    }
+
+    /// The consumer protocol's equivalent of a completed join.
+    pub(crate) fn set_joined(&mut self, epoch: i32) {
+        if !self.joined {
+            let now = Instant::now();
+            if let Some(i) = self.auto_commit {
+                self.next_auto_commit = now + i;
+            }
+        }
+        self.generation = epoch;
+        self.joined = epoch > 0;
+        self.needs_join = false;
+        self.poll_timeout_left = false;
+    }
+
+    /// Every owned partition is lost (reported to the listener next).
+    pub(crate) fn lose_all(&mut self) {
+        self.lose_partitions();
+        self.joined = false;
+        self.generation = -1;
+    }
+
+    pub(crate) fn set_fatal(&mut self, e: Error) {
+        self.fatal = Some(e);
     }
 
     pub(crate) fn set_assignors(&mut self, assignors: Vec<Box<dyn PartitionAssignor>>) {
@@ -274,6 +320,17 @@ impl Group {
 
     /// When the loop must wake for the group's timers.
     pub(crate) fn next_wakeup(&self) -> Option<Instant> {
+        if let Some(m) = &self.membership {
+            let hb = m.next_wakeup();
+            let ac = self
+                .auto_commit
+                .filter(|_| self.joined)
+                .map(|_| self.next_auto_commit);
+            return match (hb, ac) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
         if !self.joined {
             return self.coordinator_retry_at;
         }
@@ -441,6 +498,12 @@ impl Consumer {
             return Ok(());
         }
         self.report_lost();
+        if self.group.as_ref().is_some_and(|g| g.membership.is_some()) {
+            self.membership_step(now, deadline)?;
+            self.report_lost();
+            self.maybe_auto_commit(now);
+            return Ok(());
+        }
         self.check_subscription_changes(now);
         let g = self.group.as_ref().expect("group");
         if g.subscription.is_some() && (g.needs_join || !g.joined) {
@@ -479,7 +542,7 @@ impl Consumer {
     }
 
     /// Topics the subscription means now.
-    fn resolve_subscription(&mut self) -> Result<BTreeSet<String>> {
+    pub(crate) fn resolve_subscription(&mut self) -> Result<BTreeSet<String>> {
         let g = self.group.as_ref().expect("group");
         match &g.subscription {
             Some(SubscriptionMode::Topics(t)) => Ok(t.clone()),
@@ -544,6 +607,62 @@ impl Consumer {
 
     /// The coordinator connection, discovering the coordinator if needed
     /// (retrying until `deadline`, at least once).
+    pub(crate) fn coordinator_connection(
+        &mut self,
+        deadline: Instant,
+    ) -> Result<std::sync::Arc<Connection>> {
+        self.coordinator(deadline)
+    }
+
+    pub(crate) fn forget_coordinator(&mut self) {
+        self.mark_coordinator_dead();
+    }
+
+    /// Moves to exactly `new` (consumer protocol reconciliation): revokes
+    /// what left (auto-commit first), positions what came at its committed
+    /// offsets, and tells the listener.
+    pub(crate) fn reconcile(&mut self, new: Vec<TopicPartition>) -> Result<()> {
+        let g = self.group.as_ref().expect("group");
+        let revoked: Vec<TopicPartition> = g
+            .owned
+            .iter()
+            .filter(|tp| !new.contains(tp))
+            .cloned()
+            .collect();
+        let added: Vec<TopicPartition> = new
+            .iter()
+            .filter(|tp| !g.owned.contains(tp))
+            .cloned()
+            .collect();
+        if !revoked.is_empty() {
+            if g.auto_commit.is_some() {
+                let offsets: BTreeMap<TopicPartition, OffsetAndMetadata> = self
+                    .consumed_offsets()
+                    .into_iter()
+                    .filter(|(tp, _)| revoked.contains(tp))
+                    .collect();
+                if let Err(e) = self.commit_sync_offsets(&offsets) {
+                    log::warn!("auto-commit before revocation failed: {e}");
+                }
+            }
+            self.call_listener(|l, c| l.on_partitions_revoked(c, &revoked));
+        }
+        self.group.as_mut().expect("group").owned = new.clone();
+        self.fetcher.subs.assign(new);
+        if !added.is_empty() {
+            let committed = self.committed(&added)?;
+            for tp in &added {
+                if let Some(Some(om)) = committed.get(tp) {
+                    if let Some(st) = self.fetcher.subs.get_mut(tp) {
+                        st.seek(om.offset);
+                    }
+                }
+            }
+            self.call_listener(|l, c| l.on_partitions_assigned(c, &added));
+        }
+        Ok(())
+    }
+
     fn coordinator(&mut self, deadline: Instant) -> Result<std::sync::Arc<Connection>> {
         loop {
             let g = self.group.as_ref().expect("group");
@@ -1433,6 +1552,10 @@ impl Consumer {
     /// Sends LeaveGroup (not for static members) without waiting long.
     fn send_leave_group(&mut self, reason: &str) {
         let Some(g) = self.group.as_ref() else { return };
+        if g.membership.is_some() {
+            self.membership_leave();
+            return;
+        }
         if g.member_id.is_empty() || g.instance_id.is_some() {
             return;
         }

@@ -51,6 +51,7 @@ mod completed;
 mod deserializer;
 mod fetcher;
 mod group;
+mod membership;
 mod offsets;
 mod record;
 mod session;
@@ -104,6 +105,11 @@ pub(crate) enum Event {
     Heartbeat {
         generation: i32,
         result: Result<crate::protocol::messages::HeartbeatResponse>,
+    },
+    /// A ConsumerGroupHeartbeat response (KIP-848), for the epoch it was sent in.
+    MembershipHeartbeat {
+        epoch: i32,
+        result: Result<crate::protocol::messages::ConsumerGroupHeartbeatResponse>,
     },
     /// An asynchronous OffsetCommit response.
     Commit {
@@ -370,6 +376,9 @@ impl Consumer {
             }
             Event::Heartbeat { generation, result } => self.handle_heartbeat(generation, result),
             Event::Commit { id, result } => self.handle_commit(id, result),
+            Event::MembershipHeartbeat { epoch, result } => {
+                self.handle_membership_heartbeat(epoch, result)
+            }
         }
     }
 

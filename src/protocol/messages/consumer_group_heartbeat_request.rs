@@ -2,7 +2,7 @@
 
 use super::support::*;
 
-/// The ConsumerGroupHeartbeat request (API key 68): versions 0-1 (the last one is unstable), flexible from v0.
+/// The ConsumerGroupHeartbeat request (API key 68): versions 0-1, flexible from v0.
 ///
 /// Generated from `ConsumerGroupHeartbeatRequest.json`.
 #[derive(Clone, Debug, PartialEq)]
@@ -73,7 +73,7 @@ impl ConsumerGroupHeartbeatRequest {
     /// Lowest version this crate supports.
     pub const MIN_VERSION: i16 = 0;
     /// Highest stable version (excludes a version the JSON marks as still under development).
-    pub const MAX_VERSION: i16 = 0;
+    pub const MAX_VERSION: i16 = 1;
     /// Highest version the codec can encode and decode, including an unstable one.
     pub const HIGHEST_SUPPORTED_VERSION: i16 = 1;
     /// First flexible version, or `i16::MAX` when there is none.
@@ -248,7 +248,7 @@ impl Request for ConsumerGroupHeartbeatRequest {
     const API_KEY: i16 = 68;
     const NAME: &'static str = "ConsumerGroupHeartbeat";
     const MIN_VERSION: i16 = 0;
-    const MAX_VERSION: i16 = 0;
+    const MAX_VERSION: i16 = 1;
     const FLEXIBLE_MIN: i16 = 0;
     type Response = super::ConsumerGroupHeartbeatResponse;
 }

@@ -58,7 +58,7 @@ impl ConsumerGroupHeartbeatResponse {
     /// Lowest version this crate supports.
     pub const MIN_VERSION: i16 = 0;
     /// Highest stable version (excludes a version the JSON marks as still under development).
-    pub const MAX_VERSION: i16 = 0;
+    pub const MAX_VERSION: i16 = 1;
     /// Highest version the codec can encode and decode, including an unstable one.
     pub const HIGHEST_SUPPORTED_VERSION: i16 = 1;
     /// First flexible version, or `i16::MAX` when there is none.
