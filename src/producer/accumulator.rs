@@ -120,6 +120,16 @@ pub(crate) struct Appended {
     pub(crate) batch_closed: bool,
 }
 
+/// A record on its way into a batch: its parts, borrowed from the caller.
+pub(crate) struct PendingRecord<'a> {
+    pub(crate) timestamp: i64,
+    pub(crate) key: Option<&'a [u8]>,
+    pub(crate) value: Option<&'a [u8]>,
+    pub(crate) headers: &'a [(&'a str, Option<&'a [u8]>)],
+    /// Upper bound of the encoded size (see [`record_size_upper_bound`]).
+    pub(crate) size: usize,
+}
+
 /// Per-partition batches plus the registry of incomplete batches (for flush).
 pub(crate) struct Accumulator {
     batch_size: usize,
@@ -153,36 +163,25 @@ impl Accumulator {
         }
     }
 
-    /// Appends to the open batch of `tp` if the record fits.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn try_append(
+    /// Appends to the open batch of `q` if the record fits; closes a full one.
+    fn append_open(
         &self,
-        tp: &TopicPartition,
-        timestamp: i64,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        headers: &[(&str, Option<&[u8]>)],
-        size: usize,
+        q: &mut PartitionQueue,
+        rec: &PendingRecord<'_>,
         callback: &mut Option<DeliveryCallback>,
     ) -> Result<TryAppend> {
-        let mut queues = self.queues.lock().unwrap();
-        let Some(q) = queues.get_mut(tp) else {
-            return Ok(TryAppend::NeedBatch {
-                batch_closed: false,
-            });
-        };
         if !q.open {
             return Ok(TryAppend::NeedBatch {
                 batch_closed: false,
             });
         }
         let batch = q.batches.back_mut().expect("open batch");
-        if batch.size + size > self.batch_size && batch.record_count > 0 {
+        if batch.size + rec.size > self.batch_size && batch.record_count > 0 {
             // Full: close it; the sender will pick it up.
             q.open = false;
             return Ok(TryAppend::NeedBatch { batch_closed: true });
         }
-        let index = append_to(batch, timestamp, key, value, headers, size, callback)?;
+        let index = append_to(batch, rec, callback)?;
         let full = batch.size >= self.batch_size;
         if full {
             q.open = false;
@@ -195,42 +194,38 @@ impl Accumulator {
         }))
     }
 
+    /// Appends to the open batch of `tp` if the record fits.
+    pub(crate) fn try_append(
+        &self,
+        tp: &TopicPartition,
+        rec: &PendingRecord<'_>,
+        callback: &mut Option<DeliveryCallback>,
+    ) -> Result<TryAppend> {
+        let mut queues = self.queues.lock().unwrap();
+        match queues.get_mut(tp) {
+            Some(q) => self.append_open(q, rec, callback),
+            None => Ok(TryAppend::NeedBatch {
+                batch_closed: false,
+            }),
+        }
+    }
+
     /// Opens a new batch for `tp` (memory for it already reserved) and
     /// appends the record. If another thread opened one meanwhile and the
     /// record fits there, the reservation is returned instead.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn append_new_batch(
         &self,
         tp: &TopicPartition,
-        timestamp: i64,
-        key: Option<&[u8]>,
-        value: Option<&[u8]>,
-        headers: &[(&str, Option<&[u8]>)],
-        size: usize,
+        rec: &PendingRecord<'_>,
         reserved: usize,
         callback: &mut Option<DeliveryCallback>,
     ) -> Result<Appended> {
         let mut queues = self.queues.lock().unwrap();
         let q = queues.entry(tp.clone()).or_default();
-        if q.open {
-            let batch = q.batches.back_mut().expect("open batch");
-            if batch.size + size <= self.batch_size || batch.record_count == 0 {
-                let index = append_to(batch, timestamp, key, value, headers, size, callback)?;
-                let full = batch.size >= self.batch_size;
-                if full {
-                    q.open = false;
-                }
-                let result = batch.result.clone();
-                drop(queues);
-                self.memory.release(reserved);
-                return Ok(Appended {
-                    result,
-                    index,
-                    wake_sender: full,
-                    batch_closed: false,
-                });
-            }
-            q.open = false;
+        if let TryAppend::Done(a) = self.append_open(q, rec, callback)? {
+            drop(queues);
+            self.memory.release(reserved);
+            return Ok(a);
         }
         let buf = self
             .free_buffers
@@ -250,7 +245,7 @@ impl Accumulator {
             reserved,
             size: RECORD_BATCH_OVERHEAD,
         };
-        let index = match append_to(&mut batch, timestamp, key, value, headers, size, callback) {
+        let index = match append_to(&mut batch, rec, callback) {
             Ok(i) => i,
             Err(e) => {
                 drop(queues);
@@ -396,23 +391,23 @@ impl Accumulator {
 
 fn append_to(
     batch: &mut ProducerBatch,
-    timestamp: i64,
-    key: Option<&[u8]>,
-    value: Option<&[u8]>,
-    headers: &[(&str, Option<&[u8]>)],
-    size: usize,
+    rec: &PendingRecord<'_>,
     callback: &mut Option<DeliveryCallback>,
 ) -> Result<i32> {
     let index = batch
         .builder
-        .append_with_headers(timestamp, key, value, headers.iter().copied())
+        .append_with_headers(
+            rec.timestamp,
+            rec.key,
+            rec.value,
+            rec.headers.iter().copied(),
+        )
         .map_err(|e| Error::InvalidArgument(format!("cannot encode record: {e}")))?;
     batch.record_count += 1;
-    // The real encoded size; `size` (an upper bound) only decided the fit.
-    let _ = size;
+    // The real encoded size; `rec.size` (an upper bound) only decided the fit.
     batch.size = batch.builder.estimated_size();
     if let Some(cb) = callback.take() {
-        batch.callbacks.push((index, timestamp, cb));
+        batch.callbacks.push((index, rec.timestamp, cb));
     }
     Ok(index)
 }

@@ -43,7 +43,7 @@ use crate::cluster::{Cluster, ClusterSettings, PartitionMetadata};
 use crate::config::{ProducerConfig, Resolved};
 use crate::error::{Error, Result};
 use crate::protocol::compression::Compression;
-use accumulator::{Accumulator, TryAppend, record_size_upper_bound};
+use accumulator::{Accumulator, PendingRecord, TryAppend, record_size_upper_bound};
 use sender::{Event, Sender};
 
 /// A topic and partition.
@@ -533,15 +533,14 @@ impl Producer {
         let tp = TopicPartition::new(record.topic, partition);
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
         let acc = &self.shared.accumulator;
-        let appended = match acc.try_append(
-            &tp,
+        let rec = PendingRecord {
             timestamp,
-            record.key,
-            record.value,
-            &record.headers,
+            key: record.key,
+            value: record.value,
+            headers: &record.headers,
             size,
-            &mut callback,
-        )? {
+        };
+        let appended = match acc.try_append(&tp, &rec, &mut callback)? {
             TryAppend::Done(a) => a,
             TryAppend::NeedBatch { batch_closed } => {
                 if batch_closed {
@@ -551,16 +550,7 @@ impl Producer {
                 }
                 let reserve = acc.reservation_for(size);
                 acc.memory.reserve(reserve, s.max_block)?;
-                acc.append_new_batch(
-                    &tp,
-                    timestamp,
-                    record.key,
-                    record.value,
-                    &record.headers,
-                    size,
-                    reserve,
-                    &mut callback,
-                )?
+                acc.append_new_batch(&tp, &rec, reserve, &mut callback)?
             }
         };
         if appended.wake_sender || appended.batch_closed {
