@@ -5,7 +5,9 @@
 //!
 //! Layers (data flows one way): [`protocol`] (bytes and typed messages, no
 //! I/O) → [`net`] (one blocking connection per broker, with its own reader
-//! thread) → [`cluster`] (metadata and routing) → clients ([`admin`]).
+//! thread) → [`cluster`] (metadata and routing) → clients: [`producer`] (one
+//! background sender thread), [`consumer`] (a blocking poll loop that also
+//! heartbeats and commits for its group) and [`admin`].
 //!
 //! ```no_run
 //! use kafka_blocking::admin::{AdminClient, NewTopic};
@@ -33,4 +35,5 @@ pub mod protocol;
 pub use config::{AdminConfig, ConsumerConfig, ProducerConfig};
 pub use consumer::{Consumer, ConsumerRecord, ConsumerRecords, TopicPartition};
 pub use error::{Error, Result};
+pub use producer::{Producer, ProducerRecord, RecordMetadata};
 pub use protocol::KafkaCode;
