@@ -2,26 +2,42 @@
 //!
 //! ```text
 //! cargo run --example console_consumer -- --bootstrap-server localhost:9092 --topic t \
-//!     [--partition N] [--offset earliest|latest|N] [--from-beginning] [--max-messages N] \
+//!     [--group G | --partition N [--offset earliest|latest|N]] [--from-beginning] [--max-messages N] \
 //!     [--timeout-ms MS] [--property print.key=true] [--property key.separator=:] \
 //!     [--property print.partition=true] [--property print.offset=true] [--property print.timestamp=true] \
 //!     [--consumer-property k=v]...
 //! ```
 //!
-//! Without `--partition` every partition of the topic is read. Without
-//! `--offset`, reading starts at the end (`--from-beginning`: at the start).
-//! `--timeout-ms` exits when no record arrived for that long. Null keys and
-//! values print as `null`. `--group` (consumer groups) is not supported yet.
+//! Without `--group`, the consumer reads partitions directly: without
+//! `--partition` every partition of the topic, from the end (`--offset`, or
+//! `--from-beginning` for the start).
+//!
+//! With `--group G` it joins consumer group `G` (subscribes to the topic) and
+//! reads the partitions the group gives it, from the group's committed
+//! offsets (where there are none, from the end, or from the start with
+//! `--from-beginning`). On exit it commits the offsets of the records it
+//! printed and leaves the group.
+//!
+//! `--timeout-ms` exits when no record arrived for that long (with `--group`,
+//! counted from the first assignment: joining a group can take a while, on
+//! tansu about session.timeout.ms/2, so pass e.g.
+//! `--consumer-property session.timeout.ms=6000` there). Ctrl-C exits
+//! cleanly (a second Ctrl-C at once). Null keys and values print as `null`.
 
+use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use kafka_blocking::ConsumerConfig;
 use kafka_blocking::consumer::{Consumer, ConsumerRecord, TimestampType, TopicPartition};
 
-const USAGE: &str = "usage: console_consumer --bootstrap-server HOST:PORT --topic TOPIC [--partition N] \
-[--offset earliest|latest|N] [--from-beginning] [--max-messages N] [--timeout-ms MS] \
+/// Set by Ctrl-C: the poll loop ends and the consumer closes cleanly.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+const USAGE: &str = "usage: console_consumer --bootstrap-server HOST:PORT --topic TOPIC \
+[--group GROUP | --partition N [--offset earliest|latest|N]] [--from-beginning] [--max-messages N] [--timeout-ms MS] \
 [--property print.key=true|print.partition=true|print.offset=true|print.timestamp=true|print.value=false|key.separator=SEP] \
 [--consumer-property k=v]...";
 
@@ -38,6 +54,20 @@ enum Start {
     Earliest,
     Latest,
     Offset(i64),
+}
+
+enum UserSetting {
+    Property(String, String),
+    /// A properties file: its path and text.
+    File(String, String),
+}
+
+/// Where the partitions come from.
+enum Mode {
+    /// Read these partitions (all without a number) from `Start`.
+    Assign(Option<i32>, Start),
+    /// Join this group and read what it assigns.
+    Group(String),
 }
 
 #[derive(Default)]
@@ -92,7 +122,10 @@ fn main() -> ExitCode {
     let mut from_beginning = false;
     let mut max_messages: Option<u64> = None;
     let mut timeout: Option<Duration> = None;
-    let mut config = ConsumerConfig::new().client_id("console-consumer");
+    let mut group: Option<String> = None;
+    // --consumer-property and --consumer.config settings, applied last so that
+    // they override what the other options imply.
+    let mut user_settings: Vec<UserSetting> = Vec::new();
     let mut format = Format {
         separator: "\t".into(),
         ..Format::default()
@@ -130,15 +163,12 @@ fn main() -> ExitCode {
                 Some(ms) => timeout = Some(Duration::from_millis(ms)),
                 None => return usage("--timeout-ms needs a number of milliseconds"),
             },
-            "--group" => {
-                eprintln!(
-                    "error: --group is not supported yet: consumer groups are not implemented in kafka-blocking; \
-                     read partitions directly (--partition, --offset) instead"
-                );
-                return ExitCode::from(2);
-            }
+            "--group" => match value() {
+                Some(g) if !g.is_empty() => group = Some(g),
+                _ => return usage("--group needs a group id"),
+            },
             "--consumer-property" => match value().as_deref().and_then(|kv| kv.split_once('=')) {
-                Some((k, v)) => config = config.set(k, v),
+                Some((k, v)) => user_settings.push(UserSetting::Property(k.into(), v.into())),
                 None => return usage("--consumer-property takes key=value"),
             },
             "--consumer.config" => {
@@ -152,13 +182,7 @@ fn main() -> ExitCode {
                         return ExitCode::FAILURE;
                     }
                 };
-                config = match config.with_properties(&text) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        eprintln!("error: {path}: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                };
+                user_settings.push(UserSetting::File(path, text));
             }
             "--property" => match value().as_deref().and_then(|kv| kv.split_once('=')) {
                 Some(("print.key", v)) => format.key = v == "true",
@@ -188,20 +212,49 @@ fn main() -> ExitCode {
     if matches!(start, Some(Start::Offset(_))) && partition.is_none() {
         return usage("--offset N needs --partition");
     }
+    if group.is_some() && (partition.is_some() || start.is_some()) {
+        return usage(
+            "--group reads the partitions the group assigns, from its committed offsets: \
+             it cannot be combined with --partition or --offset",
+        );
+    }
     let start = start.unwrap_or(if from_beginning {
         Start::Earliest
     } else {
         Start::Latest
     });
-    match run(
-        config.bootstrap_servers(&bootstrap),
-        &topic,
-        partition,
-        start,
-        max_messages,
-        timeout,
-        &format,
-    ) {
+    let mut config = ConsumerConfig::new().client_id("console-consumer");
+    if let Some(g) = &group {
+        config = config.set("group.id", g).set(
+            "auto.offset.reset",
+            if from_beginning { "earliest" } else { "latest" },
+        );
+    }
+    for setting in user_settings {
+        config = match setting {
+            UserSetting::Property(k, v) => config.set(&k, v),
+            UserSetting::File(path, text) => match config.with_properties(&text) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {path}: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
+        };
+    }
+    let config = config.bootstrap_servers(&bootstrap);
+    if let Err(e) = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    }) {
+        eprintln!("warning: Ctrl-C will not close the consumer cleanly: {e}");
+    }
+    let mode = match group {
+        Some(g) => Mode::Group(g),
+        None => Mode::Assign(partition, start),
+    };
+    match run(config, &topic, mode, max_messages, timeout, &format) {
         Ok(n) => {
             eprintln!("Processed a total of {n} messages");
             ExitCode::SUCCESS
@@ -216,52 +269,104 @@ fn main() -> ExitCode {
 fn run(
     config: ConsumerConfig,
     topic: &str,
-    partition: Option<i32>,
-    start: Start,
+    mode: Mode,
     max_messages: Option<u64>,
     timeout: Option<Duration>,
     format: &Format,
 ) -> Result<u64, Box<dyn std::error::Error>> {
     let mut consumer = Consumer::new(config)?;
-    let all = consumer.partitions_for(topic)?;
-    let partitions = match partition {
-        Some(p) => {
-            let tp = TopicPartition::new(topic, p);
-            if !all.contains(&tp) {
-                return Err(
-                    format!("topic {topic} has no partition {p} (it has {})", all.len()).into(),
-                );
-            }
-            vec![tp]
+    let group = match mode {
+        Mode::Group(g) => {
+            consumer.subscribe(&[topic])?;
+            Some(g)
         }
-        None => all,
+        Mode::Assign(partition, start) => {
+            let all = consumer.partitions_for(topic)?;
+            let partitions = match partition {
+                Some(p) => {
+                    let tp = TopicPartition::new(topic, p);
+                    if !all.contains(&tp) {
+                        return Err(format!(
+                            "topic {topic} has no partition {p} (it has {})",
+                            all.len()
+                        )
+                        .into());
+                    }
+                    vec![tp]
+                }
+                None => all,
+            };
+            consumer.assign(partitions.clone())?;
+            match start {
+                Start::Earliest => consumer.seek_to_beginning(&partitions)?,
+                Start::Latest => consumer.seek_to_end(&partitions)?,
+                Start::Offset(o) => consumer.seek(&partitions[0], o)?,
+            }
+            for tp in &partitions {
+                // Resolve positions now, so "latest" means "from when we started".
+                consumer.position(tp)?;
+            }
+            None
+        }
     };
-    consumer.assign(partitions.clone())?;
-    match start {
-        Start::Earliest => consumer.seek_to_beginning(&partitions)?,
-        Start::Latest => consumer.seek_to_end(&partitions)?,
-        Start::Offset(o) => consumer.seek(&partitions[0], o)?,
+    let result = consume(&mut consumer, max_messages, timeout, format);
+    if let Some(g) = group {
+        // Commit what was printed, then leave the group (close).
+        if let Err(e) = commit_printed(&mut consumer, result.as_ref().ok()) {
+            eprintln!("error: committing the offsets of group {g} failed: {e}");
+        }
     }
-    for tp in &partitions {
-        // Resolve positions now, so "latest" means "from when we started".
-        consumer.position(tp)?;
-    }
+    consumer.close();
+    result.map(|r| r.count)
+}
+
+/// What the poll loop did.
+struct Consumed {
+    count: u64,
+    /// For each partition of the last batch whose records were not all
+    /// printed (--max-messages, or the output closed), the offset of the
+    /// first one not printed.
+    unprinted: BTreeMap<TopicPartition, i64>,
+}
+
+/// The consumer's group generation (None without a group).
+fn generation(consumer: &Consumer) -> Option<i32> {
+    consumer.group_metadata().ok().map(|m| m.generation_id)
+}
+
+fn consume(
+    consumer: &mut Consumer,
+    max_messages: Option<u64>,
+    timeout: Option<Duration>,
+    format: &Format,
+) -> Result<Consumed, Box<dyn std::error::Error>> {
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let mut count = 0u64;
+    let mut done = Consumed {
+        count: 0,
+        unprinted: BTreeMap::new(),
+    };
     let mut last_record = Instant::now();
+    let mut last_generation = generation(consumer);
     let poll = timeout.map_or(Duration::from_millis(500), |t| {
         t.min(Duration::from_millis(500))
     });
-    loop {
-        if max_messages.is_some_and(|m| count >= m) {
+    while !STOP.load(Ordering::SeqCst) {
+        if max_messages.is_some_and(|m| done.count >= m) {
             break;
         }
         let records = consumer.poll(poll)?;
         if records.is_empty() {
             if let Err(e) = out.flush() {
                 broken_pipe_ok(e)?;
-                return Ok(count);
+                return Ok(done);
+            }
+            let now_generation = generation(consumer);
+            if now_generation != last_generation {
+                // With a group, the idle time counts from the (latest)
+                // assignment, not while the group forms.
+                last_record = Instant::now();
+                last_generation = now_generation;
             }
             if timeout.is_some_and(|t| last_record.elapsed() >= t) {
                 break;
@@ -269,22 +374,45 @@ fn run(
             continue;
         }
         last_record = Instant::now();
+        let mut pipe_closed = false;
         for r in &records {
-            if max_messages.is_some_and(|m| count >= m) {
-                break;
+            if !pipe_closed && max_messages.is_none_or(|m| done.count < m) {
+                match format.write(&mut out, r) {
+                    Ok(()) => {
+                        done.count += 1;
+                        continue;
+                    }
+                    Err(e) => {
+                        broken_pipe_ok(e)?;
+                        pipe_closed = true;
+                    }
+                }
             }
-            if let Err(e) = format.write(&mut out, r) {
-                broken_pipe_ok(e)?;
-                return Ok(count);
-            }
-            count += 1;
+            let tp = TopicPartition::new(&r.topic, r.partition);
+            done.unprinted.entry(tp).or_insert(r.offset);
+        }
+        if pipe_closed {
+            return Ok(done);
         }
     }
     if let Err(e) = out.flush() {
         broken_pipe_ok(e)?;
     }
-    consumer.close();
-    Ok(count)
+    Ok(done)
+}
+
+/// Commits the group's offsets so that the next reader starts after the
+/// last printed record: records polled but not printed are not committed.
+fn commit_printed(
+    consumer: &mut Consumer,
+    consumed: Option<&Consumed>,
+) -> kafka_blocking::Result<()> {
+    if let Some(c) = consumed {
+        for (tp, offset) in &c.unprinted {
+            consumer.seek(tp, *offset)?;
+        }
+    }
+    consumer.commit_sync()
 }
 
 /// `| head` closes the pipe: that is a normal end, not an error.
