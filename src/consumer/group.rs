@@ -780,7 +780,11 @@ impl Consumer {
         let owned = self.group.as_ref().expect("group").owned.clone();
         if !cooperative && !owned.is_empty() {
             if self.group.as_ref().expect("group").auto_commit.is_some() {
-                if let Err(e) = self.commit_sync() {
+                // Within the poll's deadline (as Java's onJoinPrepare uses
+                // the poll timer), not default.api.timeout.ms: with the
+                // coordinator unreachable, poll(250 ms) blocked 60 s here.
+                let offsets = self.consumed_offsets();
+                if let Err(e) = self.commit_sync_offsets_within(&offsets, Some(deadline)) {
                     log::warn!("auto-commit before rebalance failed: {e}");
                 }
             }
@@ -1306,6 +1310,17 @@ impl Consumer {
         &mut self,
         offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
     ) -> Result<()> {
+        self.commit_sync_offsets_within(offsets, None)
+    }
+
+    /// [`Consumer::commit_sync_offsets`], retrying until
+    /// `default.api.timeout.ms` or `limit`, whichever comes first (at least
+    /// one attempt).
+    fn commit_sync_offsets_within(
+        &mut self,
+        offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+        limit: Option<Instant>,
+    ) -> Result<()> {
         self.ensure_open()?;
         let now = Instant::now();
         let g = self.group_ref()?;
@@ -1326,7 +1341,7 @@ impl Consumer {
         if offsets.is_empty() {
             return Ok(());
         }
-        let deadline = now + g.api_timeout;
+        let deadline = limit.map_or(now + g.api_timeout, |l| l.min(now + g.api_timeout));
         loop {
             let req = self.commit_request(offsets);
             let attempt = self.coordinator(deadline).and_then(|conn| {

@@ -259,14 +259,19 @@ impl Sender {
             producer_epoch: -1,
             ..Default::default()
         };
-        let deadline = now + self.shared.settings.request_timeout;
-        let result =
-            self.shared.cluster.request_any(&req, deadline).and_then(
-                |r| match KafkaCode::from_code(r.error_code) {
-                    None => Ok((r.producer_id, r.producer_epoch)),
-                    Some(code) => Err(Error::kafka(code, "InitProducerId (idempotent producer)")),
-                },
-            );
+        // One attempt per turn of the loop, not `Cluster::request_any`: that
+        // retries (sleeping) until request.timeout.ms, and this thread must
+        // stay free to honour close() and expire batches while no broker is
+        // reachable. The loop retries after retry.backoff.ms.
+        let result = self
+            .shared
+            .cluster
+            .any_connection()
+            .and_then(|conn| conn.request(&req))
+            .and_then(|r| match KafkaCode::from_code(r.error_code) {
+                None => Ok((r.producer_id, r.producer_epoch)),
+                Some(code) => Err(Error::kafka(code, "InitProducerId (idempotent producer)")),
+            });
         match result {
             Ok(p) => {
                 log::debug!("producer id {} epoch {}", p.0, p.1);
@@ -282,7 +287,11 @@ impl Sender {
                 }
             }
             Err(e) => {
-                log::warn!("InitProducerId failed: {e}; retrying");
+                if e.is_retriable() {
+                    log::debug!("InitProducerId failed: {e}; retrying");
+                } else {
+                    log::warn!("InitProducerId failed: {e}; retrying");
+                }
                 self.next_init_attempt = Instant::now() + self.shared.settings.retry_backoff;
             }
         }
@@ -310,6 +319,12 @@ impl Sender {
                 *p == 1
             };
         let mut missing_leader = false;
+        // max.in.flight.requests.per.connection=1 promises order without
+        // idempotence (as in Java): a partition then has at most one batch
+        // in flight anywhere, also when its leader moved meanwhile (a batch
+        // sent to the new leader would land before the one the old leader
+        // is about to reject).
+        let one_at_a_time = max_in_flight == 1;
 
         // A request holds at most one batch per partition: its response has
         // one result per partition.
@@ -324,7 +339,7 @@ impl Sender {
             if !ready {
                 continue;
             }
-            if self.shared.settings.idempotence
+            if (self.shared.settings.idempotence || one_at_a_time)
                 && self.in_flight_per_partition.get(&tp).copied().unwrap_or(0) > 0
             {
                 continue;
@@ -348,6 +363,7 @@ impl Sender {
         let retries = &self.retries;
         let recovering = &self.recovering;
         let in_flight_per_node = &self.in_flight_per_node;
+        let in_flight_per_partition = &self.in_flight_per_partition;
         let partitioner = &self.shared.partitioner;
         let mut chosen_nodes: HashMap<TopicPartition, i32> = HashMap::new();
         let (fresh, next_ready) = self.shared.accumulator.drain(
@@ -355,7 +371,11 @@ impl Sender {
             self.shared.settings.linger,
             self.closing.is_some(),
             |tp| {
-                if retries.contains_key(tp) || recovering.contains_key(tp) || taken.contains(tp) {
+                if retries.contains_key(tp)
+                    || recovering.contains_key(tp)
+                    || taken.contains(tp)
+                    || (one_at_a_time && in_flight_per_partition.contains_key(tp))
+                {
                     return false;
                 }
                 match leader_of(tp) {

@@ -40,12 +40,21 @@ pub fn script_path() -> PathBuf {
 impl MockCluster {
     /// Starts a cluster of `brokers` brokers (ids `1..=brokers`).
     pub fn start(brokers: usize) -> io::Result<MockCluster> {
+        Self::start_with_conf(brokers, &[])
+    }
+
+    /// Like [`MockCluster::start`], with extra librdkafka settings for the
+    /// handle that owns the cluster (`-X key=value`), e.g.
+    /// `("debug", "mock")` to log the mock's decisions to [`Self::log_path`].
+    pub fn start_with_conf(brokers: usize, conf: &[(&str, &str)]) -> io::Result<MockCluster> {
         let log_path = log_file("mock");
         let log = File::create(&log_path)?;
         let mut cmd = Command::new(python());
-        cmd.arg(script_path())
-            .args(["-b", &brokers.to_string()])
-            .env("PYTHONUNBUFFERED", "1")
+        cmd.arg(script_path()).args(["-b", &brokers.to_string()]);
+        for (k, v) in conf {
+            cmd.arg("-X").arg(format!("{k}={v}"));
+        }
+        cmd.env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(log);
