@@ -507,7 +507,16 @@ impl Consumer {
         self.check_subscription_changes(now);
         let g = self.group.as_ref().expect("group");
         if g.subscription.is_some() && (g.needs_join || !g.joined) {
-            self.join_group(deadline)?;
+            match self.join_group(deadline) {
+                Ok(()) => {}
+                // The coordinator is unreachable: poll returns what it has
+                // (as Java's does) and the next poll tries again.
+                Err(e) if e.is_retriable() => {
+                    log::debug!("joining the group failed: {e}; retrying on the next poll");
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
         }
         self.report_lost();
         self.maybe_heartbeat(now);
@@ -1098,7 +1107,18 @@ impl Consumer {
             return;
         }
         let Some(addr) = g.coordinator.clone() else {
-            self.group.as_mut().expect("group").needs_join = true;
+            // Coordinator lost: find it again and keep the membership (a
+            // new coordinator knows the group); only its answer can say
+            // that a rejoin is needed. Tried once per heartbeat interval.
+            self.group.as_mut().expect("group").last_heartbeat = now;
+            let g = self.group.as_ref().expect("group");
+            if g.coordinator_retry_at.is_none_or(|t| now >= t) {
+                if let Err(e) = self.find_coordinator() {
+                    let g = self.group.as_mut().expect("group");
+                    log::debug!("{}: coordinator not found: {e}", g.context());
+                    g.coordinator_retry_at = Some(now + g.retry_backoff);
+                }
+            }
             return;
         };
         let req = HeartbeatRequest {
@@ -1123,7 +1143,6 @@ impl Consumer {
             Err(e) => {
                 log::debug!("{}: heartbeat not sent: {e}", g.context());
                 self.mark_coordinator_dead();
-                self.group.as_mut().expect("group").needs_join = true;
             }
         }
     }
