@@ -1107,18 +1107,9 @@ impl Consumer {
             return;
         }
         let Some(addr) = g.coordinator.clone() else {
-            // Coordinator lost: find it again and keep the membership (a
-            // new coordinator knows the group); only its answer can say
-            // that a rejoin is needed. Tried once per heartbeat interval.
-            self.group.as_mut().expect("group").last_heartbeat = now;
-            let g = self.group.as_ref().expect("group");
-            if g.coordinator_retry_at.is_none_or(|t| now >= t) {
-                if let Err(e) = self.find_coordinator() {
-                    let g = self.group.as_mut().expect("group");
-                    log::debug!("{}: coordinator not found: {e}", g.context());
-                    g.coordinator_retry_at = Some(now + g.retry_backoff);
-                }
-            }
+            // Coordinator lost: rejoin (which finds it again). Java keeps the
+            // membership and only rediscovers; that is left for later.
+            self.group.as_mut().expect("group").needs_join = true;
             return;
         };
         let req = HeartbeatRequest {
@@ -1143,6 +1134,7 @@ impl Consumer {
             Err(e) => {
                 log::debug!("{}: heartbeat not sent: {e}", g.context());
                 self.mark_coordinator_dead();
+                self.group.as_mut().expect("group").needs_join = true;
             }
         }
     }
