@@ -43,11 +43,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use kafka_blocking::admin::AdminClient;
-use kafka_blocking::cluster::Cluster;
 use kafka_blocking::producer::{DeliveryFuture, Producer, ProducerRecord, RecordMetadata};
-use kafka_blocking::protocol::messages::FetchRequest;
-use kafka_blocking::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_blocking::protocol::records::{DecodeOptions, Record, decode_batches};
+use kafka_blocking::protocol::records::Record;
 use kafka_blocking::{AdminConfig, Error, ProducerConfig};
 use support::mock::MockCluster;
 
@@ -56,72 +53,6 @@ const PARTITIONS: i32 = 3;
 /// Outcome slots: one per record sent, filled by the delivery callback or
 /// by waiting on the handle.
 type Outcomes = Arc<Mutex<Vec<Option<Result<RecordMetadata, Error>>>>>;
-
-/// Reads a whole partition of the mock cluster with raw fetches (from the
-/// current leader, retrying while leadership settles).
-fn read_log(cluster: &Cluster, topic: &str, partition: i32) -> Vec<Record> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        cluster.request_refresh();
-        let _ = cluster.maybe_refresh();
-        let attempt = (|| -> Result<Vec<Record>, Error> {
-            let md = cluster.wait_for_topic(topic, deadline)?;
-            let leader = md.partitions[partition as usize].leader;
-            let conn = cluster.connection(leader)?;
-            let mut out: Vec<Record> = Vec::new();
-            loop {
-                let next = out.last().map_or(0, |r| r.offset + 1);
-                let req = FetchRequest {
-                    replica_id: -1,
-                    max_wait_ms: 10,
-                    max_bytes: 50 << 20,
-                    session_epoch: -1,
-                    topics: vec![FetchTopic {
-                        topic: topic.to_string(),
-                        topic_id: md.topic_id,
-                        partitions: vec![FetchPartition {
-                            partition,
-                            fetch_offset: next,
-                            partition_max_bytes: 8 << 20,
-                            ..Default::default()
-                        }],
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                };
-                let resp = conn.request(&req)?;
-                let p = &resp.responses[0].partitions[0];
-                if p.error_code != 0 {
-                    return Err(Error::InvalidArgument(format!(
-                        "fetch error {}",
-                        p.error_code
-                    )));
-                }
-                let before = out.len();
-                for b in decode_batches(
-                    p.records.clone().unwrap_or_default(),
-                    DecodeOptions::default(),
-                ) {
-                    let b = b.map_err(|e| Error::InvalidArgument(e.to_string()))?;
-                    out.extend(b.records.into_iter().filter(|r| r.offset >= next));
-                }
-                if out.len() == before {
-                    return Ok(out);
-                }
-            }
-        })();
-        match attempt {
-            Ok(log) => return log,
-            Err(e) => {
-                assert!(
-                    Instant::now() < deadline,
-                    "cannot read {topic}-{partition}: {e}"
-                );
-                thread::sleep(Duration::from_millis(100));
-            }
-        }
-    }
-}
 
 /// The send index a record value carries (`{partition}:{index}`).
 fn index_of(r: &Record) -> usize {
@@ -353,7 +284,7 @@ fn idempotent_producer_survives_leader_moves_broker_bounces_and_retriable_errors
     // order, at the offsets the acknowledgements named.
     let admin = AdminClient::new(AdminConfig::new().bootstrap_servers(mock.bootstrap())).unwrap();
     for p in 0..PARTITIONS {
-        let log = read_log(admin.cluster(), &topic, p);
+        let log = support::log::read_partition(admin.cluster(), &topic, p, 0);
         let in_log: Vec<usize> = log.iter().map(index_of).collect();
         let want: Vec<usize> = acked
             .get(&p)

@@ -15,12 +15,9 @@ use kafka_blocking::cluster::{Cluster, ClusterSettings, parse_bootstrap};
 use kafka_blocking::net::pool::Backoff;
 use kafka_blocking::net::{Connection, ConnectionSettings};
 use kafka_blocking::protocol::compression::Compression;
-use kafka_blocking::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_blocking::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_blocking::protocol::messages::*;
-use kafka_blocking::protocol::records::{
-    DecodeOptions, Header, ProducerState, Record, RecordBatchBuilder, decode_batches,
-};
+use kafka_blocking::protocol::records::{Header, ProducerState, Record, RecordBatchBuilder};
 use kafka_blocking::protocol::{Bytes, KafkaCode, Request};
 
 fn cluster(bootstrap: &str) -> Cluster {
@@ -120,58 +117,6 @@ fn raw_produce(cluster: &Cluster, topic: &str, partition: i32, batch: Vec<u8>) -
     p.base_offset
 }
 
-/// Fetches everything from `offset` on the partition's leader.
-fn raw_fetch(cluster: &Cluster, topic: &str, partition: i32, offset: i64) -> Vec<Record> {
-    let md = cluster
-        .wait_for_topic(topic, Instant::now() + Duration::from_secs(15))
-        .unwrap();
-    let leader = md.partitions[partition as usize].leader;
-    let conn = cluster.connection(leader).unwrap();
-    let version = conn.version::<FetchRequest>().unwrap();
-    let mut out = Vec::new();
-    let mut next = offset;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let req = FetchRequest {
-            replica_id: -1,
-            max_wait_ms: 200,
-            min_bytes: 1,
-            max_bytes: 50 << 20,
-            session_epoch: -1,
-            topics: vec![FetchTopic {
-                topic: topic.to_string(),
-                topic_id: md.topic_id,
-                partitions: vec![FetchPartition {
-                    partition,
-                    fetch_offset: next,
-                    partition_max_bytes: 10 << 20,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        let resp = conn.request_at(&req, version).unwrap();
-        let p = &resp.responses[0].partitions[0];
-        assert_eq!(KafkaCode::from_code(p.error_code), None, "fetch error");
-        let before = out.len();
-        if let Some(records) = &p.records {
-            for batch in decode_batches(records.clone(), DecodeOptions::default()) {
-                let batch = batch.unwrap();
-                for r in batch.records {
-                    if r.offset >= next {
-                        next = r.offset + 1;
-                        out.push(r);
-                    }
-                }
-            }
-        }
-        if out.len() == before && (next >= p.high_watermark || Instant::now() > deadline) {
-            return out;
-        }
-    }
-}
-
 fn assert_same_records(got: &[Record], want: &[Record], base_offset: i64) {
     assert_eq!(got.len(), want.len());
     for (g, w) in got.iter().zip(want) {
@@ -267,7 +212,7 @@ fn tansu_versions_metadata_and_raw_round_trip() {
         encode_batch(&records, Compression::None),
     );
     assert_eq!(base, 0);
-    let got = raw_fetch(&cluster, &topic, 1, 0);
+    let got = support::log::read_partition(&cluster, &topic, 1, 0);
     assert_same_records(&got, &records, 0);
 
     // kafka-python reads the same records back identically.
@@ -354,7 +299,7 @@ for codec in ["none", "gzip", "snappy", "lz4", "zstd"]:
         String::from_utf8_lossy(&out.stderr)
     );
     let cluster = cluster(&bootstrap);
-    let got = raw_fetch(&cluster, &topic, 0, 0);
+    let got = support::log::read_partition(&cluster, &topic, 0, 0);
     assert_eq!(got.len(), 250);
     for (n, codec) in ["none", "gzip", "snappy", "lz4", "zstd"].iter().enumerate() {
         for i in 0..50 {
@@ -408,7 +353,7 @@ fn mock_cluster_three_brokers_leaders_and_round_trip() {
         1,
         encode_batch(&records, Compression::None),
     );
-    let got = raw_fetch(&cluster, &topic, 1, base);
+    let got = support::log::read_partition(&cluster, &topic, 1, base);
     assert_same_records(&got, &records, base);
     // And compressed.
     let base2 = raw_produce(
@@ -417,6 +362,6 @@ fn mock_cluster_three_brokers_leaders_and_round_trip() {
         4,
         encode_batch(&records, Compression::Lz4),
     );
-    let got = raw_fetch(&cluster, &topic, 4, base2);
+    let got = support::log::read_partition(&cluster, &topic, 4, base2);
     assert_same_records(&got, &records, base2);
 }

@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 
 use kafka_blocking::admin::{AdminClient, NewTopic};
 use kafka_blocking::producer::{Producer, ProducerRecord, partition_for_key};
-use kafka_blocking::protocol::messages::FetchRequest;
-use kafka_blocking::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_blocking::protocol::records::{DecodeOptions, Record, decode_batches};
+use kafka_blocking::protocol::records::Record;
 use kafka_blocking::{AdminConfig, Error, KafkaCode, ProducerConfig};
 
 fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
@@ -27,56 +25,9 @@ fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
 }
 
 /// Reads a whole partition with raw fetches.
-fn read_partition(producer_bootstrap: &str, topic: &str, partition: i32) -> Vec<Record> {
-    let admin = AdminClient::new(AdminConfig::new().bootstrap_servers(producer_bootstrap)).unwrap();
-    let cluster = admin.cluster();
-    let md = cluster
-        .wait_for_topic(topic, Instant::now() + Duration::from_secs(15))
-        .unwrap();
-    let leader = md.partitions[partition as usize].leader;
-    let conn = cluster.connection(leader).unwrap();
-    let mut out: Vec<Record> = Vec::new();
-    let mut idle = 0;
-    while idle < 2 {
-        let next = out.last().map_or(0, |r| r.offset + 1);
-        let req = FetchRequest {
-            replica_id: -1,
-            max_wait_ms: 100,
-            min_bytes: 1,
-            max_bytes: 50 << 20,
-            session_epoch: -1,
-            topics: vec![FetchTopic {
-                topic: topic.to_string(),
-                topic_id: md.topic_id,
-                partitions: vec![FetchPartition {
-                    partition,
-                    fetch_offset: next,
-                    partition_max_bytes: 8 << 20,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        };
-        let resp = conn.request(&req).unwrap();
-        let p = &resp.responses[0].partitions[0];
-        assert_eq!(p.error_code, 0);
-        let before = out.len();
-        for batch in decode_batches(
-            p.records.clone().unwrap_or_default(),
-            DecodeOptions::default(),
-        ) {
-            for r in batch.unwrap().records {
-                if r.offset >= next {
-                    out.push(r);
-                }
-            }
-        }
-        if out.len() == before {
-            idle += 1;
-        }
-    }
-    out
+fn read_partition(bootstrap: &str, topic: &str, partition: i32) -> Vec<Record> {
+    let admin = AdminClient::new(AdminConfig::new().bootstrap_servers(bootstrap)).unwrap();
+    support::log::read_partition(admin.cluster(), topic, partition, 0)
 }
 
 #[test]

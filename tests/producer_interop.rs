@@ -7,14 +7,10 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kafka_blocking::admin::{AdminClient, NewTopic};
-use kafka_blocking::cluster::Cluster;
 use kafka_blocking::producer::{Producer, ProducerRecord};
-use kafka_blocking::protocol::messages::FetchRequest;
-use kafka_blocking::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_blocking::protocol::records::{DecodeOptions, Record, decode_batches};
 use kafka_blocking::{AdminConfig, ProducerConfig};
 
 const CODECS: [&str; 4] = ["gzip", "snappy", "lz4", "zstd"];
@@ -120,63 +116,6 @@ c.close()
     }
 }
 
-fn read_all(cluster: &Cluster, topic: &str, partition: i32) -> Vec<Record> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let md = cluster.wait_for_topic(topic, deadline).unwrap();
-        let leader = md.partitions[partition as usize].leader;
-        let conn = cluster.connection(leader).unwrap();
-        let mut out: Vec<Record> = Vec::new();
-        let mut ok = true;
-        loop {
-            let next = out.last().map_or(0, |r| r.offset + 1);
-            let req = FetchRequest {
-                replica_id: -1,
-                max_wait_ms: 50,
-                max_bytes: 50 << 20,
-                session_epoch: -1,
-                topics: vec![FetchTopic {
-                    topic: topic.to_string(),
-                    topic_id: md.topic_id,
-                    partitions: vec![FetchPartition {
-                        partition,
-                        fetch_offset: next,
-                        partition_max_bytes: 8 << 20,
-                        ..Default::default()
-                    }],
-                    ..Default::default()
-                }],
-                ..Default::default()
-            };
-            let resp = conn.request(&req).unwrap();
-            let p = &resp.responses[0].partitions[0];
-            if p.error_code != 0 {
-                ok = false;
-                break;
-            }
-            let before = out.len();
-            for b in decode_batches(
-                p.records.clone().unwrap_or_default(),
-                DecodeOptions::default(),
-            ) {
-                out.extend(b.unwrap().records.into_iter().filter(|r| r.offset >= next));
-            }
-            if out.len() == before {
-                break;
-            }
-        }
-        if ok {
-            return out;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "could not read {topic}-{partition}"
-        );
-        cluster.request_refresh();
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn leader_moves_and_retriable_errors_lose_and_duplicate_nothing() {
     let mut mock = support::mock::MockCluster::start(3).unwrap();
@@ -256,7 +195,7 @@ fn leader_moves_and_retriable_errors_lose_and_duplicate_nothing() {
     producer.close(None).unwrap();
     let admin = AdminClient::new(AdminConfig::new().bootstrap_servers(mock.bootstrap())).unwrap();
     for (p, acked) in per_partition {
-        let log = read_all(admin.cluster(), &topic, p);
+        let log = support::log::read_partition(admin.cluster(), &topic, p, 0);
         let values: Vec<usize> = log
             .iter()
             .map(|r| {
