@@ -482,13 +482,19 @@ impl Consumer {
                 away.as_millis(),
                 g.rebalance_timeout.as_millis()
             );
-            g.poll_timeout_left = true;
-            self.send_leave_group("the application did not poll within max.poll.interval.ms");
-            let g = self.group.as_mut().expect("group");
-            g.lose_partitions();
-            g.reset_membership(true);
+            self.leave_after_poll_timeout();
         }
         Ok(())
+    }
+
+    /// Leaves the group because the application did not poll within
+    /// max.poll.interval.ms: its partitions are lost and the next poll rejoins.
+    fn leave_after_poll_timeout(&mut self) {
+        self.group.as_mut().expect("group").poll_timeout_left = true;
+        self.send_leave_group("the application did not poll within max.poll.interval.ms");
+        let g = self.group.as_mut().expect("group");
+        g.lose_partitions();
+        g.reset_membership(true);
     }
 
     /// The group's step in the poll loop: report lost partitions, rejoin when
@@ -1338,13 +1344,8 @@ impl Consumer {
         if g.joined && now.saturating_duration_since(g.last_poll) > g.rebalance_timeout {
             // The application was away too long: leave now, as Java's
             // heartbeat thread would have, and say why.
-            let g = self.group.as_mut().expect("group");
-            g.poll_timeout_left = true;
-            self.send_leave_group("the application did not poll within max.poll.interval.ms");
-            let g = self.group.as_mut().expect("group");
-            g.lose_partitions();
-            g.reset_membership(true);
-            return Err(commit_failed(g, None));
+            self.leave_after_poll_timeout();
+            return Err(commit_failed(self.group.as_ref().expect("group"), None));
         }
         if !g.joined && g.poll_timeout_left {
             return Err(commit_failed(g, None));

@@ -133,7 +133,9 @@ pub(crate) struct PendingRecord<'a> {
 /// Per-partition batches plus the registry of incomplete batches (for flush).
 pub(crate) struct Accumulator {
     batch_size: usize,
-    queues: Mutex<HashMap<TopicPartition, PartitionQueue>>,
+    /// Queues by topic, then partition: `send` looks its queue up by the
+    /// record's `&str` topic without building a key (no allocation per record).
+    queues: Mutex<HashMap<Arc<str>, HashMap<i32, PartitionQueue>>>,
     pub(crate) memory: BufferMemory,
     incomplete: Mutex<HashMap<u64, Arc<BatchResult>>>,
     next_batch_id: AtomicU64,
@@ -194,15 +196,16 @@ impl Accumulator {
         }))
     }
 
-    /// Appends to the open batch of `tp` if the record fits.
+    /// Appends to the open batch of `topic`-`partition` if the record fits.
     pub(crate) fn try_append(
         &self,
-        tp: &TopicPartition,
+        topic: &str,
+        partition: i32,
         rec: &PendingRecord<'_>,
         callback: &mut Option<DeliveryCallback>,
     ) -> Result<TryAppend> {
         let mut queues = self.queues.lock().unwrap();
-        match queues.get_mut(tp) {
+        match queues.get_mut(topic).and_then(|t| t.get_mut(&partition)) {
             Some(q) => self.append_open(q, rec, callback),
             None => Ok(TryAppend::NeedBatch {
                 batch_closed: false,
@@ -210,18 +213,32 @@ impl Accumulator {
         }
     }
 
-    /// Opens a new batch for `tp` (memory for it already reserved) and
-    /// appends the record. If another thread opened one meanwhile and the
-    /// record fits there, the reservation is returned instead.
+    /// Opens a new batch for `topic`-`partition` (memory for it already
+    /// reserved) and appends the record. If another thread opened one
+    /// meanwhile and the record fits there, the reservation is returned instead.
     pub(crate) fn append_new_batch(
         &self,
-        tp: &TopicPartition,
+        topic: &str,
+        partition: i32,
         rec: &PendingRecord<'_>,
         reserved: usize,
         callback: &mut Option<DeliveryCallback>,
     ) -> Result<Appended> {
         let mut queues = self.queues.lock().unwrap();
-        let q = queues.entry(tp.clone()).or_default();
+        // One allocation per topic ever, shared by its batches' keys.
+        let name = match queues.get_key_value(topic) {
+            Some((name, _)) => name.clone(),
+            None => Arc::from(topic),
+        };
+        let tp = TopicPartition {
+            topic: name.clone(),
+            partition,
+        };
+        let q = queues
+            .entry(name)
+            .or_default()
+            .entry(partition)
+            .or_default();
         if let TryAppend::Done(a) = self.append_open(q, rec, callback)? {
             drop(queues);
             self.memory.release(reserved);
@@ -236,7 +253,7 @@ impl Accumulator {
         let id = self.next_batch_id.fetch_add(1, Ordering::Relaxed);
         let result = Arc::new(BatchResult::new(id, tp.clone()));
         let mut batch = ProducerBatch {
-            tp: tp.clone(),
+            tp,
             builder: RecordBatchBuilder::with_buffer(buf),
             record_count: 0,
             created: Instant::now(),
@@ -288,10 +305,11 @@ impl Accumulator {
         let mut out = Vec::new();
         let mut next_ready: Option<Instant> = None;
         let mut queues = self.queues.lock().unwrap();
-        for (tp, q) in queues.iter_mut() {
-            if q.batches.is_empty() {
+        for q in queues.values_mut().flat_map(HashMap::values_mut) {
+            let Some(first) = q.batches.front() else {
                 continue;
-            }
+            };
+            let tp = &first.tp.clone();
             if q.open {
                 let b = q.batches.back().expect("open batch");
                 let due = b.created + linger;
@@ -324,7 +342,7 @@ impl Accumulator {
     pub(crate) fn expire(&self, now: Instant, delivery_timeout: Duration) -> Vec<ProducerBatch> {
         let mut out = Vec::new();
         let mut queues = self.queues.lock().unwrap();
-        for q in queues.values_mut() {
+        for q in queues.values_mut().flat_map(HashMap::values_mut) {
             while let Some(b) = q.batches.front() {
                 if now.duration_since(b.created) < delivery_timeout {
                     break;
@@ -342,7 +360,7 @@ impl Accumulator {
     pub(crate) fn take_all(&self) -> Vec<ProducerBatch> {
         let mut queues = self.queues.lock().unwrap();
         let mut out = Vec::new();
-        for q in queues.values_mut() {
+        for q in queues.values_mut().flat_map(HashMap::values_mut) {
             q.open = false;
             out.extend(q.batches.drain(..));
         }
@@ -354,6 +372,7 @@ impl Accumulator {
         let queues = self.queues.lock().unwrap();
         queues
             .values()
+            .flat_map(HashMap::values)
             .filter_map(|q| q.batches.front().map(|b| b.created))
             .min()
     }
@@ -364,6 +383,7 @@ impl Accumulator {
             .lock()
             .unwrap()
             .values()
+            .flat_map(HashMap::values)
             .all(|q| q.batches.is_empty())
     }
 

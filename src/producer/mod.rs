@@ -530,7 +530,6 @@ impl Producer {
                 .partitioner
                 .partition(record.topic, record.key, partitions),
         };
-        let tp = TopicPartition::new(record.topic, partition);
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
         let acc = &self.shared.accumulator;
         let rec = PendingRecord {
@@ -540,7 +539,7 @@ impl Producer {
             headers: &record.headers,
             size,
         };
-        let appended = match acc.try_append(&tp, &rec, &mut callback)? {
+        let appended = match acc.try_append(record.topic, partition, &rec, &mut callback)? {
             TryAppend::Done(a) => a,
             TryAppend::NeedBatch { batch_closed } => {
                 if batch_closed {
@@ -550,7 +549,7 @@ impl Producer {
                 }
                 let reserve = acc.reservation_for(size);
                 acc.memory.reserve(reserve, s.max_block)?;
-                acc.append_new_batch(&tp, &rec, reserve, &mut callback)?
+                acc.append_new_batch(record.topic, partition, &rec, reserve, &mut callback)?
             }
         };
         if appended.wake_sender || appended.batch_closed {
