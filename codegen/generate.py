@@ -5,7 +5,7 @@ Usage:
     python3 codegen/generate.py [--protocol-dir DIR] [--check]
 
 The JSON files are read from --protocol-dir (default: the environment variable
-KAFKA_PROTOCOL_DIR, else `<repo>/../shared/kafka-protocol/message`). One Rust
+KAFKA_PROTOCOL_DIR, else `<repo>/codegen/kafka-protocol/message`). One Rust
 module is written per JSON file named in MESSAGES, plus `mod.rs`; everything is
 formatted with `rustfmt --edition 2024`. With --check nothing is written: the
 output is generated into a temporary directory and compared with the checked-in
@@ -1415,7 +1415,7 @@ def compare(gen_dir: str, out_dir: str, names: list[str]) -> list[str]:
 
 def main(argv=None) -> int:
     default_dir = os.environ.get("KAFKA_PROTOCOL_DIR") or os.path.join(
-        REPO, "..", "shared", "kafka-protocol", "message")
+        REPO, "codegen", "kafka-protocol", "message")
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--protocol-dir", default=default_dir,
                     help="directory of Kafka's JSON message definitions (default: %(default)s)")

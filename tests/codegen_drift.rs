@@ -3,8 +3,8 @@
 //!
 //! Fails (never skips) when the output drifted, when the generator fails, or
 //! when the definitions cannot be found. The definitions are looked up as the
-//! generator does: `KAFKA_PROTOCOL_DIR`, else `../shared/kafka-protocol/message`
-//! next to the crate.
+//! generator does: `KAFKA_PROTOCOL_DIR`, else `codegen/kafka-protocol/message`
+//! (vendored in this repository, with Apache's LICENSE and NOTICE).
 
 use std::path::Path;
 use std::process::Command;
@@ -15,10 +15,7 @@ fn generated_messages_match_the_generator() {
     let protocol_dir = std::env::var_os("KAFKA_PROTOCOL_DIR")
         .map(Into::into)
         .unwrap_or_else(|| {
-            root.join("..")
-                .join("shared")
-                .join("kafka-protocol")
-                .join("message")
+            root.join("codegen").join("kafka-protocol").join("message")
         });
     assert!(
         protocol_dir.is_dir(),

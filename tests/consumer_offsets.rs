@@ -1,7 +1,7 @@
 //! Acceptance 2 of the consumer issue: seek, seek_to_beginning, seek_to_end,
 //! position, offsets_for_times, beginning_offsets and end_offsets return what
 //! the broker says, checked against kafka-python's answers on the same topic
-//! (tansu has known ListOffsets bugs, see ../shared/BROKERS.md: the answers
+//! (tansu has known ListOffsets bugs, see the README's Tests section: the answers
 //! are compared with what the broker says, not with ideal values).
 
 #[path = "support/mod.rs"]
