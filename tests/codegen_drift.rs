@@ -14,9 +14,7 @@ fn generated_messages_match_the_generator() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let protocol_dir = std::env::var_os("KAFKA_PROTOCOL_DIR")
         .map(Into::into)
-        .unwrap_or_else(|| {
-            root.join("codegen").join("kafka-protocol").join("message")
-        });
+        .unwrap_or_else(|| root.join("codegen").join("kafka-protocol").join("message"));
     assert!(
         protocol_dir.is_dir(),
         "Kafka JSON message definitions not found: looked in {} \

@@ -15,6 +15,7 @@
 //! `warn`).
 #![allow(dead_code)]
 
+pub mod kafka;
 pub mod log;
 pub mod mock;
 pub mod tansu;

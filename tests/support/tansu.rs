@@ -39,8 +39,9 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Runs `argv[1:]` with stdin from /dev/null; kills it when our stdin hits EOF;
 /// exits with the child's status. The child gets PR_SET_PDEATHSIG=SIGKILL so it
-/// dies even if this watchdog is SIGKILLed.
-const WATCHDOG_PY: &str = r#"
+/// dies even if this watchdog is SIGKILLed. With `$WATCHDOG_PIDFILE` set, the
+/// child's pid is written there (for SIGKILL/SIGSTOP of that child alone).
+pub(crate) const WATCHDOG_PY: &str = r#"
 import ctypes, os, signal, subprocess, sys, threading
 parent = os.getpid()
 def _die_with_parent():
@@ -51,6 +52,10 @@ def _die_with_parent():
     if os.getppid() != parent:
         os._exit(1)
 p = subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+if os.environ.get("WATCHDOG_PIDFILE"):
+    with open(os.environ["WATCHDOG_PIDFILE"] + ".tmp", "w") as f:
+        f.write(str(p.pid))
+    os.rename(os.environ["WATCHDOG_PIDFILE"] + ".tmp", os.environ["WATCHDOG_PIDFILE"])
 def _watch_stdin():
     try:
         while os.read(0, 4096):
