@@ -12,7 +12,8 @@
 //!   or leaderless partition).
 //! * [`real_kafka`]: whether this run targets Apache Kafka
 //!   (`KAFKA_BLOCKING_BROKER=kafka`, set by `scripts/test.sh` for its real-broker
-//!   pass); suites that need a cluster of their own run only then.
+//!   pass). Then `tansu::bootstrap()` is `$KAFKA_BOOTSTRAP`, else one node of
+//!   [`shared_cluster`] per test binary, and suites drop tansu workarounds.
 //!
 //! Each node runs under the same watchdog as tansu (see `tansu.rs`): it dies with
 //! the test process however that ends.
@@ -22,6 +23,7 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -39,6 +41,31 @@ const START_TIMEOUT: Duration = Duration::from_secs(120);
 /// broker named by `KAFKA_BOOTSTRAP`.
 pub fn real_kafka() -> bool {
     env::var("KAFKA_BLOCKING_BROKER").is_ok_and(|v| v.eq_ignore_ascii_case("kafka"))
+}
+
+/// One Apache Kafka node shared by all tests of this test binary, started on
+/// first use (for `KAFKA_BLOCKING_BROKER=kafka` without `KAFKA_BOOTSTRAP`).
+///
+/// Never dropped: when the test process exits, the watchdogs see EOF and kill
+/// the node (its data folder stays in the temp dir). Panics if it cannot start.
+pub fn shared_cluster() -> &'static KafkaCluster {
+    static SHARED: OnceLock<Result<KafkaCluster, String>> = OnceLock::new();
+    let shared = SHARED.get_or_init(|| {
+        let started = Instant::now();
+        KafkaCluster::start(1)
+            .inspect(|c| {
+                eprintln!(
+                    "Apache Kafka node started on {} in {:?}",
+                    c.bootstrap,
+                    started.elapsed()
+                )
+            })
+            .map_err(|e| e.to_string())
+    });
+    match shared {
+        Ok(c) => c,
+        Err(e) => panic!("cannot start the shared Apache Kafka node: {e}"),
+    }
 }
 
 /// The repository's `scripts/kafka.sh`.

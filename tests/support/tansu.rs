@@ -371,10 +371,14 @@ pub fn shared_broker() -> &'static LocalBroker {
     }
 }
 
-/// `$KAFKA_BOOTSTRAP` if set, else the shared tansu broker of this test binary.
+/// `$KAFKA_BOOTSTRAP` if set; else, with `KAFKA_BLOCKING_BROKER=kafka`, one
+/// Apache Kafka node shared by every test of this test binary
+/// ([`super::kafka::shared_cluster`]); else the shared tansu broker of this test
+/// binary.
 pub fn bootstrap() -> String {
     match env::var("KAFKA_BOOTSTRAP") {
         Ok(b) if !b.trim().is_empty() => b,
+        _ if super::kafka::real_kafka() => super::kafka::shared_cluster().bootstrap.clone(),
         _ => shared_broker().bootstrap.clone(),
     }
 }
