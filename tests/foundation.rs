@@ -217,15 +217,18 @@ fn tansu_versions_metadata_and_raw_round_trip() {
 
     // kafka-python reads the same records back identically.
     let script = r#"
-import sys, json
+import sys, json, time
 from kafka import KafkaConsumer, TopicPartition
-c = KafkaConsumer(bootstrap_servers=sys.argv[1], enable_auto_commit=False, consumer_timeout_ms=5000)
+c = KafkaConsumer(bootstrap_servers=sys.argv[1], enable_auto_commit=False)
 tp = TopicPartition(sys.argv[2], 1)
 c.assign([tp]); c.seek_to_beginning(tp)
 out = []
-while len(out) < int(sys.argv[3]):
-    batch = c.poll(timeout_ms=3000)
-    if not batch: break
+# Poll until every record arrived, up to a generous deadline: an empty poll
+# is not the end (its first polls connect, look up metadata and reset the
+# offset, which took more than 3 s on a busy machine).
+deadline = time.monotonic() + 60
+while len(out) < int(sys.argv[3]) and time.monotonic() < deadline:
+    batch = c.poll(timeout_ms=500)
     for r in batch.get(tp, []):
         out.append([r.offset, r.timestamp, None if r.key is None else r.key.hex(), None if r.value is None else r.value.hex(),
                     [[k, None if v is None else v.hex()] for k, v in r.headers]])
