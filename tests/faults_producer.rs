@@ -362,6 +362,42 @@ fn without_idempotence_one_in_flight_keeps_order_across_a_leader_move() {
     );
 }
 
+/// An idempotent producer sends the first batch of a partition alone (see
+/// "First batch alone" in src/producer/sender.rs): a broker with no state for
+/// the producer id accepts any first sequence number (Apache Kafka does; the
+/// mock checks none), so a second batch pipelined behind a first one that
+/// fails would be appended first. Seen on Apache Kafka 4.4 as
+/// NOT_LEADER_OR_FOLLOWER for the first Produce to a topic created a moment
+/// before; here broker 1 answers the first Produce so, 800 ms late, while the
+/// next record is sent.
+#[test]
+fn idempotent_first_batch_of_a_partition_is_not_overtaken() {
+    let mut mock = MockCluster::start(1).expect("mock cluster");
+    let topic = support::unique_topic("faults-first-batch");
+    mock.create_topic(&topic, 1, 1).unwrap();
+    let producer = Producer::new(
+        ProducerConfig::new()
+            .bootstrap_servers(mock.bootstrap())
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("linger.ms", 0)
+            .set("retry.backoff.ms", 50),
+    )
+    .unwrap();
+    mock.cmd("broker_errors 1 Produce NOT_LEADER_OR_FOLLOWER:800")
+        .unwrap();
+    let r1 = producer.send(ProducerRecord::new(&topic, b"r1")).unwrap();
+    thread::sleep(Duration::from_millis(300));
+    let r2 = producer.send(ProducerRecord::new(&topic, b"r2")).unwrap();
+    let o1 = r1.wait().unwrap().offset;
+    let o2 = r2.wait().unwrap().offset;
+    producer.close(None).unwrap();
+    assert!(
+        o1 < o2,
+        "r1 was sent first but written at {o1}, after r2 at {o2}"
+    );
+}
+
 /// Issue 6's soak tool for ~10 s on the mock cluster with a fault every
 /// 1.2 s (leader moves, retriable Produce and Fetch errors, coordinator
 /// moves, a broker down, a slow broker): nothing lost, nothing reordered.

@@ -1103,8 +1103,8 @@ fn read_values(c: &mut Consumer, prefix: &str, n: usize, within: Duration) -> Ve
 #[test]
 fn with_every_broker_down_clients_back_off_then_recover_on_their_own() {
     let _serial = serial();
-    let mut broker = support::tansu::start_tansu().unwrap();
-    let bootstrap = broker.bootstrap.clone();
+    let mut broker = support::PrivateBroker::start().unwrap();
+    let bootstrap = broker.bootstrap();
     let topic = support::unique_topic("outage");
     create_topic(&bootstrap, &topic, 1);
     let tp = TopicPartition::new(&topic, 0);
@@ -1198,8 +1198,9 @@ fn with_every_broker_down_clients_back_off_then_recover_on_their_own() {
         );
     }
 
-    // The broker returns, empty (memory storage): recreate the topic.
-    broker.start().unwrap();
+    // The broker returns: tansu empty (memory storage), so recreate the topic;
+    // Kafka with its log and the group's commits (the same checks hold below).
+    broker.start_again().unwrap();
     let admin = AdminClient::new(AdminConfig::new().bootstrap_servers(&bootstrap)).unwrap();
     match admin.create_topic(NewTopic::new(&topic, 1, 1)) {
         Ok(()) => {}
@@ -1261,12 +1262,12 @@ fn producer_memory_stays_within_buffer_memory_while_the_broker_is_down() {
     let _serial = serial();
     const BUFFER: usize = 2 * MIB;
     const MAX_BLOCK: Duration = Duration::from_millis(300);
-    let mut broker = support::tansu::start_tansu().unwrap();
+    let mut broker = support::PrivateBroker::start().unwrap();
     let topic = support::unique_topic("buffer-memory");
-    create_topic(&broker.bootstrap, &topic, 2);
+    create_topic(&broker.bootstrap(), &topic, 2);
     let producer = Arc::new(
         Producer::new(
-            producer_config(&broker.bootstrap)
+            producer_config(&broker.bootstrap())
                 .set("buffer.memory", BUFFER)
                 .set("batch.size", 16384)
                 .set("max.block.ms", MAX_BLOCK.as_millis())
@@ -1352,12 +1353,12 @@ fn consumer_memory_stays_within_fetch_max_bytes_for_a_slow_application() {
     let _serial = serial();
     const FETCH_MAX: usize = MIB;
     const DATA: usize = 64 * MIB;
-    let broker = support::tansu::start_tansu().unwrap();
+    let broker = support::PrivateBroker::start().unwrap();
     let topic = support::unique_topic("fetch-max-bytes");
-    create_topic(&broker.bootstrap, &topic, 2);
+    create_topic(&broker.bootstrap(), &topic, 2);
     {
         let p = Producer::new(
-            producer_config(&broker.bootstrap)
+            producer_config(&broker.bootstrap())
                 .set("batch.size", 65536)
                 .set("linger.ms", 10),
         )
@@ -1371,7 +1372,7 @@ fn consumer_memory_stays_within_fetch_max_bytes_for_a_slow_application() {
         p.close(None).unwrap();
     }
     let mut c = Consumer::new(
-        consumer_config(&broker.bootstrap)
+        consumer_config(&broker.bootstrap())
             .set("fetch.max.bytes", FETCH_MAX)
             .set("max.partition.fetch.bytes", FETCH_MAX / 2)
             .set("max.poll.records", 100),

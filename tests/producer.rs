@@ -215,12 +215,12 @@ fn cpu_seconds() -> f64 {
 
 #[test]
 fn delivery_timeout_against_a_stopped_broker() {
-    let mut broker = support::tansu::start_tansu().unwrap();
+    let mut broker = support::PrivateBroker::start().unwrap();
     let topic = support::unique_topic("producer-timeout");
-    create_topic(&broker.bootstrap, &topic, 1);
+    create_topic(&broker.bootstrap(), &topic, 1);
     let producer = Producer::new(
         ProducerConfig::new()
-            .bootstrap_servers(&broker.bootstrap)
+            .bootstrap_servers(&broker.bootstrap())
             .set("linger.ms", 0)
             .set("request.timeout.ms", 1000)
             .set("delivery.timeout.ms", 3000)

@@ -36,8 +36,16 @@
 //!   earlier batch awaiting retry, sending stops until nothing is in flight,
 //!   a new producer id is fetched, and sequences restart at 0 (unacknowledged
 //!   batches are renumbered in order).
+//! - **First batch alone.** Until a partition has acknowledged a batch of the
+//!   current producer id, it has at most one batch in flight. A broker that has
+//!   no state for a producer id on a partition accepts *any* first sequence
+//!   number (Apache Kafka's ProducerStateManager does), so if the first batch
+//!   failed (NOT_LEADER_OR_FOLLOWER on a topic created a moment ago, seen on
+//!   Apache Kafka 4.4) a pipelined second batch would be appended first, and
+//!   the first one could then only be rejected as out of order. Once one batch
+//!   is acknowledged the broker checks every sequence and pipelining is safe.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, atomic::Ordering};
 use std::time::{Duration, Instant};
@@ -99,6 +107,9 @@ pub(crate) struct Sender {
     producer: Option<(i64, i16)>,
     next_init_attempt: Instant,
     sequences: HashMap<TopicPartition, i32>,
+    /// Partitions that acknowledged a batch of the current producer id (the
+    /// broker checks their sequences); the others send one batch at a time.
+    confirmed: HashSet<TopicPartition>,
     needs_reset: bool,
     closing: Option<Option<Instant>>,
 }
@@ -118,6 +129,7 @@ impl Sender {
             producer: None,
             next_init_attempt: Instant::now(),
             sequences: HashMap::new(),
+            confirmed: HashSet::new(),
             needs_reset: false,
             closing: None,
         }
@@ -279,6 +291,7 @@ impl Sender {
                 if self.needs_reset {
                     self.needs_reset = false;
                     self.sequences.clear();
+                    self.confirmed.clear();
                     for q in self.retries.values_mut() {
                         for b in q.iter_mut() {
                             b.base_sequence = None;
@@ -364,6 +377,8 @@ impl Sender {
         let recovering = &self.recovering;
         let in_flight_per_node = &self.in_flight_per_node;
         let in_flight_per_partition = &self.in_flight_per_partition;
+        let confirmed = &self.confirmed;
+        let idempotent = self.shared.settings.idempotence;
         let partitioner = &self.shared.partitioner;
         let mut chosen_nodes: HashMap<TopicPartition, i32> = HashMap::new();
         let (fresh, next_ready) = self.shared.accumulator.drain(
@@ -375,6 +390,9 @@ impl Sender {
                     || recovering.contains_key(tp)
                     || taken.contains(tp)
                     || (one_at_a_time && in_flight_per_partition.contains_key(tp))
+                    || (idempotent
+                        && !confirmed.contains(tp)
+                        && in_flight_per_partition.contains_key(tp))
                 {
                     return false;
                 }
@@ -664,6 +682,9 @@ impl Sender {
                             c.bytes_sent
                                 .fetch_add(b.bytes.len() as u64, Ordering::Relaxed);
                             c.batches_sent.fetch_add(1, Ordering::Relaxed);
+                            if self.shared.settings.idempotence {
+                                self.confirmed.insert(b.tp.clone());
+                            }
                             self.finish(b, Ok(ack));
                         }
                         Some(code) => {

@@ -136,3 +136,56 @@ pub fn log_tail(path: &Path, from: u64, max: u64) -> String {
     };
     read().unwrap_or_else(|e| format!("(cannot read {}: {e})", path.display()))
 }
+
+/// A broker of a test's own, to stop and start again: a private tansu, or, with
+/// `KAFKA_BLOCKING_BROKER=kafka`, a private single-node Apache Kafka cluster.
+pub enum PrivateBroker {
+    /// tansu 0.6.0, memory storage: a restart loses every topic and offset.
+    Tansu(tansu::LocalBroker),
+    /// One Apache Kafka node: a restart keeps the log and the group offsets.
+    Kafka(kafka::KafkaCluster),
+}
+
+impl PrivateBroker {
+    /// Starts the broker kind this run targets (see [`kafka::real_kafka`]).
+    pub fn start() -> io::Result<PrivateBroker> {
+        if kafka::real_kafka() {
+            kafka::KafkaCluster::start(1).map(PrivateBroker::Kafka)
+        } else {
+            tansu::start_tansu().map(PrivateBroker::Tansu)
+        }
+    }
+
+    /// `host:port` for `bootstrap.servers`.
+    pub fn bootstrap(&self) -> String {
+        match self {
+            PrivateBroker::Tansu(b) => b.bootstrap.clone(),
+            PrivateBroker::Kafka(c) => c.bootstrap.clone(),
+        }
+    }
+
+    /// Kills the broker (SIGKILL) and waits until it is gone.
+    pub fn stop(&mut self) {
+        match self {
+            PrivateBroker::Tansu(b) => b.stop(),
+            PrivateBroker::Kafka(c) => c.kill9(1),
+        }
+    }
+
+    /// Starts it again on the same port and waits until it serves (on Kafka:
+    /// every partition has its leader back).
+    pub fn start_again(&mut self) -> io::Result<()> {
+        match self {
+            PrivateBroker::Tansu(b) => b.start(),
+            PrivateBroker::Kafka(c) => {
+                c.restart(1)?;
+                c.wait_healthy(Duration::from_secs(60))
+            }
+        }
+    }
+
+    /// Whether topics, records and committed offsets survive a restart.
+    pub fn keeps_data(&self) -> bool {
+        matches!(self, PrivateBroker::Kafka(_))
+    }
+}
