@@ -549,3 +549,731 @@ fn we_write_every_codec_and_java_reads_it_exactly() {
         started.elapsed()
     );
 }
+
+// ---------------------------------------------------------------------------
+// Group members
+
+/// What a member reported, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Ev {
+    /// The partitions it owns from now on, in `generation` (the member epoch
+    /// with group.protocol=consumer).
+    Owned {
+        generation: i32,
+        member_id: String,
+        partitions: BTreeSet<i32>,
+    },
+    /// A record read: partition, offset.
+    Record(i32, i64),
+}
+
+#[derive(Default)]
+struct MemberLog {
+    events: Vec<Ev>,
+    /// Outcomes of the Java member's commits, in order.
+    commits: Vec<Result<(), String>>,
+    /// Set when the member failed (our poll failed, Java wrote something unexpected).
+    error: Option<String>,
+    /// The Java member's stderr.
+    stderr: String,
+    closed: bool,
+}
+
+impl MemberLog {
+    fn owned(&mut self, generation: i32, member_id: &str, partitions: BTreeSet<i32>) {
+        let ev = Ev::Owned {
+            generation,
+            member_id: member_id.to_string(),
+            partitions,
+        };
+        if self.current().as_ref() != Some(&ev) {
+            self.events.push(ev);
+        }
+    }
+
+    /// The latest `Owned` event.
+    fn current(&self) -> Option<Ev> {
+        self.events
+            .iter()
+            .rev()
+            .find(|e| matches!(e, Ev::Owned { .. }))
+            .cloned()
+    }
+
+    fn partitions(&self) -> BTreeSet<i32> {
+        match self.current() {
+            Some(Ev::Owned { partitions, .. }) => partitions,
+            _ => BTreeSet::new(),
+        }
+    }
+
+    /// The offsets read from `p` since the member last gained `p`.
+    fn reads_since_gained(&self, p: i32) -> Vec<i64> {
+        let mut owned = false;
+        let mut reads = Vec::new();
+        for e in &self.events {
+            match e {
+                Ev::Owned { partitions, .. } => {
+                    let now = partitions.contains(&p);
+                    if now && !owned {
+                        reads.clear();
+                    }
+                    owned = now;
+                }
+                Ev::Record(rp, o) if *rp == p => reads.push(*o),
+                Ev::Record(..) => {}
+            }
+        }
+        reads
+    }
+
+    fn records(&self) -> impl Iterator<Item = (i32, i64)> + '_ {
+        self.events.iter().filter_map(|e| match e {
+            Ev::Record(p, o) => Some((*p, *o)),
+            Ev::Owned { .. } => None,
+        })
+    }
+}
+
+enum Cmd {
+    Commit(BTreeMap<i32, i64>, Sender<Result<(), String>>),
+    Close,
+}
+
+enum Side {
+    Java {
+        child: Child,
+        stdin: Option<ChildStdin>,
+        readers: Vec<JoinHandle<()>>,
+    },
+    Ours {
+        commands: Sender<Cmd>,
+        thread: Option<JoinHandle<()>>,
+    },
+}
+
+/// A group member: a Java peer process or one of our consumers on a thread.
+struct Member {
+    name: String,
+    topic: String,
+    log: Arc<Mutex<MemberLog>>,
+    side: Side,
+}
+
+/// What a group test runs: protocol (classic or consumer) and strategy.
+#[derive(Clone, Copy)]
+struct Setup<'a> {
+    bootstrap: &'a str,
+    topic: &'a str,
+    group: &'a str,
+    protocol: &'a str,
+    strategy: &'a str,
+}
+
+impl Member {
+    fn java(name: &str, s: Setup<'_>) -> Member {
+        let mut child = java(&[
+            "member",
+            s.bootstrap,
+            s.topic,
+            s.group,
+            s.protocol,
+            s.strategy,
+            name,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start java");
+        let log = Arc::new(Mutex::new(MemberLog::default()));
+        let (out, err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+        let l = log.clone();
+        let stdout_reader = std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                let t: Vec<&str> = line.split(' ').collect();
+                let mut log = l.lock().unwrap();
+                match t[..] {
+                    ["S"] => {}
+                    ["G", _event, generation, member_id, parts] => {
+                        // `parts` are the callback's partitions: gained
+                        // (assigned) or given up (revoked, lost).
+                        let parts: BTreeSet<i32> = if parts == "-" {
+                            BTreeSet::new()
+                        } else {
+                            parts.split(',').map(|p| p.parse().unwrap()).collect()
+                        };
+                        let mut now = log.partitions();
+                        if t[1] == "assigned" {
+                            now.extend(parts);
+                        } else {
+                            now.retain(|p| !parts.contains(p));
+                        }
+                        log.owned(generation.parse().unwrap(), member_id, now);
+                    }
+                    ["R", p, o] => log
+                        .events
+                        .push(Ev::Record(p.parse().unwrap(), o.parse().unwrap())),
+                    ["C", "ok"] => log.commits.push(Ok(())),
+                    ["C", "err", ..] => log.commits.push(Err(line.clone())),
+                    ["X"] => log.closed = true,
+                    _ => log.error = Some(format!("unexpected output line {line:?}")),
+                }
+            }
+        });
+        let l = log.clone();
+        let stderr_reader = std::thread::spawn(move || {
+            let mut err = err;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                l.lock()
+                    .unwrap()
+                    .stderr
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Member {
+            name: name.to_string(),
+            topic: s.topic.to_string(),
+            log,
+            side: Side::Java {
+                stdin: child.stdin.take(),
+                child,
+                readers: vec![stdout_reader, stderr_reader],
+            },
+        }
+    }
+
+    fn ours(name: &str, s: Setup<'_>) -> Member {
+        let mut config = ConsumerConfig::new()
+            .bootstrap_servers(s.bootstrap)
+            .client_id(name)
+            .set("group.id", s.group)
+            .set("group.protocol", s.protocol)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("fetch.max.wait.ms", 100);
+        if s.protocol == "classic" {
+            config = config
+                .set("partition.assignment.strategy", s.strategy)
+                .set("session.timeout.ms", 10000)
+                .set("heartbeat.interval.ms", 500)
+                .set("max.poll.interval.ms", 30000);
+        }
+        let mut consumer = Consumer::new(config).unwrap();
+        consumer.subscribe(&[s.topic]).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let log = Arc::new(Mutex::new(MemberLog::default()));
+        let (l, topic) = (log.clone(), s.topic.to_string());
+        let thread = std::thread::spawn(move || run_ours(consumer, &topic, rx, l));
+        Member {
+            name: name.to_string(),
+            topic: s.topic.to_string(),
+            log,
+            side: Side::Ours {
+                commands: tx,
+                thread: Some(thread),
+            },
+        }
+    }
+
+    /// Commits `offsets` (partition to offset) synchronously.
+    fn commit(&mut self, offsets: &BTreeMap<i32, i64>) {
+        let result = match &mut self.side {
+            Side::Java { stdin, .. } => {
+                let body: Vec<String> = offsets.iter().map(|(p, o)| format!("{p}:{o}")).collect();
+                let stdin = stdin.as_mut().expect("member still running");
+                writeln!(stdin, "commit {}", body.join(",")).unwrap();
+                stdin.flush().unwrap();
+                let before = self.log.lock().unwrap().commits.len();
+                wait_for(&format!("{} commits", self.name), 30, &[&*self], || {
+                    self.log.lock().unwrap().commits.len() > before
+                });
+                self.log.lock().unwrap().commits[before].clone()
+            }
+            Side::Ours { commands, .. } => {
+                let (tx, rx) = mpsc::channel();
+                commands.send(Cmd::Commit(offsets.clone(), tx)).unwrap();
+                rx.recv_timeout(Duration::from_secs(30))
+                    .expect("commit answered")
+            }
+        };
+        if let Err(e) = result {
+            panic!("{}: commit {offsets:?} failed: {e}", self.name);
+        }
+    }
+
+    /// Leaves the group and waits until the member is gone.
+    fn close(&mut self) {
+        match &mut self.side {
+            Side::Java {
+                child,
+                stdin,
+                readers,
+            } => {
+                if let Some(mut s) = stdin.take() {
+                    let _ = writeln!(s, "close");
+                }
+                let deadline = Instant::now() + Duration::from_secs(30);
+                let status = loop {
+                    if let Some(status) = child.try_wait().unwrap() {
+                        break status;
+                    }
+                    assert!(Instant::now() < deadline, "{} does not exit", self.name);
+                    std::thread::sleep(Duration::from_millis(20));
+                };
+                for r in readers.drain(..) {
+                    r.join().unwrap();
+                }
+                let log = self.log.lock().unwrap();
+                assert!(
+                    status.success() && log.closed,
+                    "{} exited with {status}:\n{}",
+                    self.name,
+                    log.stderr
+                );
+            }
+            Side::Ours { commands, thread } => {
+                let _ = commands.send(Cmd::Close);
+                if let Some(t) = thread.take() {
+                    t.join().unwrap();
+                }
+            }
+        }
+        if let Some(e) = &self.log.lock().unwrap().error {
+            panic!("{}: {e}", self.name);
+        }
+    }
+
+    fn describe(&self) -> String {
+        let log = self.log.lock().unwrap();
+        let owned: Vec<String> = log
+            .events
+            .iter()
+            .filter(|e| matches!(e, Ev::Owned { .. }))
+            .map(|e| format!("{e:?}"))
+            .collect();
+        format!(
+            "{} ({}): {} records read; error {:?}; ownership:\n    {}{}",
+            self.name,
+            self.topic,
+            log.records().count(),
+            log.error,
+            owned.join("\n    "),
+            if log.stderr.is_empty() {
+                String::new()
+            } else {
+                format!("\n  --- stderr ---\n{}", log.stderr)
+            }
+        )
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        match &mut self.side {
+            Side::Java { child, stdin, .. } => {
+                drop(stdin.take());
+                if matches!(child.try_wait(), Ok(None)) {
+                    let _ = child.kill();
+                }
+                let _ = child.wait();
+            }
+            Side::Ours { commands, thread } => {
+                let _ = commands.send(Cmd::Close);
+                if let Some(t) = thread.take() {
+                    let _ = t.join();
+                }
+            }
+        }
+    }
+}
+
+/// Our member's poll loop: after every poll it logs the assignment (with the
+/// generation and member id) if it changed, then the records.
+fn run_ours(
+    mut consumer: Consumer,
+    topic: &str,
+    commands: Receiver<Cmd>,
+    log: Arc<Mutex<MemberLog>>,
+) {
+    loop {
+        match commands.try_recv() {
+            Ok(Cmd::Commit(offsets, reply)) => {
+                let offsets = offsets
+                    .iter()
+                    .map(|(p, o)| (TopicPartition::new(topic, *p), OffsetAndMetadata::new(*o)))
+                    .collect();
+                let _ = reply.send(
+                    consumer
+                        .commit_sync_offsets(&offsets)
+                        .map_err(|e| e.to_string()),
+                );
+            }
+            Ok(Cmd::Close) | Err(TryRecvError::Disconnected) => {
+                consumer.close();
+                log.lock().unwrap().closed = true;
+                return;
+            }
+            Err(TryRecvError::Empty) => {}
+        }
+        let records = match consumer.poll(Duration::from_millis(100)) {
+            Ok(r) => r,
+            Err(e) => {
+                log.lock().unwrap().error = Some(format!("poll failed: {e}"));
+                consumer.close();
+                return;
+            }
+        };
+        let md = consumer.group_metadata().unwrap();
+        let partitions = consumer
+            .assignment()
+            .iter()
+            .map(|tp| tp.partition)
+            .collect();
+        let mut log = log.lock().unwrap();
+        log.owned(md.generation_id, &md.member_id, partitions);
+        for r in records {
+            log.events.push(Ev::Record(r.partition, r.offset));
+        }
+    }
+}
+
+/// Polls `cond` every 20 ms until it holds; panics after `secs` (or as soon as
+/// a member failed) with every member's story.
+fn wait_for(what: &str, secs: u64, members: &[&Member], mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if cond() {
+            return;
+        }
+        let failed = members
+            .iter()
+            .any(|m| m.log.lock().unwrap().error.is_some());
+        if failed || Instant::now() > deadline {
+            let mut s = format!("{what}: not reached after {secs} s\n");
+            for m in members {
+                s.push_str(&m.describe());
+                s.push('\n');
+            }
+            panic!("{s}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What `strategy` gives each member id over one topic of `GROUP_PARTITIONS`
+/// partitions that every member subscribes to: members sorted by id; range
+/// gives each a contiguous run (the first `GROUP_PARTITIONS % n` one more),
+/// roundrobin deals the partitions out in turn.
+fn expected(strategy: &str, member_ids: &[String]) -> BTreeMap<String, BTreeSet<i32>> {
+    let mut ids = member_ids.to_vec();
+    ids.sort();
+    let n = ids.len() as i32;
+    let mut out = BTreeMap::new();
+    for (i, id) in ids.iter().enumerate() {
+        let i = i as i32;
+        let parts: BTreeSet<i32> = match strategy {
+            "range" => {
+                let (per, extra) = (GROUP_PARTITIONS / n, GROUP_PARTITIONS % n);
+                let start = i * per + i.min(extra);
+                (start..start + per + i32::from(i < extra)).collect()
+            }
+            "roundrobin" => (0..GROUP_PARTITIONS).filter(|p| p % n == i).collect(),
+            other => panic!("no specification for {other}"),
+        };
+        out.insert(id.clone(), parts);
+    }
+    out
+}
+
+#[test]
+fn expected_assignments_follow_the_specification() {
+    let ids: Vec<String> = ["b", "a", "c"].iter().map(|s| s.to_string()).collect();
+    let range = expected("range", &ids);
+    assert_eq!(range["a"], BTreeSet::from([0, 1, 2]));
+    assert_eq!(range["b"], BTreeSet::from([3, 4, 5]));
+    assert_eq!(range["c"], BTreeSet::from([6, 7]));
+    let rr = expected("roundrobin", &ids);
+    assert_eq!(rr["a"], BTreeSet::from([0, 3, 6]));
+    assert_eq!(rr["c"], BTreeSet::from([2, 5]));
+}
+
+/// Waits until `members` own disjoint, non-empty sets of partitions that
+/// cover the topic, all in one generation (classic; with KIP-848, where
+/// epochs are per member: balanced sets, unchanged for 1.5 s), and checks the
+/// sets: exactly the specification for range and roundrobin, balanced
+/// otherwise. Meanwhile no partition may be owned by two members for more
+/// than 3 s (a report may lag a revocation by one poll, not more). Returns
+/// each member's partitions by name.
+fn settled(s: Setup<'_>, members: &[&Member], secs: u64) -> BTreeMap<String, BTreeSet<i32>> {
+    type Snapshot = BTreeMap<String, (i32, String, BTreeSet<i32>)>;
+    let snapshot = || -> Option<Snapshot> {
+        let mut all = Snapshot::new();
+        for m in members {
+            let Some(Ev::Owned {
+                generation,
+                member_id,
+                partitions,
+            }) = m.log.lock().unwrap().current()
+            else {
+                return None;
+            };
+            all.insert(m.name.clone(), (generation, member_id, partitions));
+        }
+        Some(all)
+    };
+    let balanced = |all: &Snapshot| {
+        let sizes: Vec<usize> = all.values().map(|v| v.2.len()).collect();
+        sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1
+    };
+    let classic = s.protocol == "classic";
+    let shared = |all: &Snapshot| {
+        let generations: BTreeSet<i32> = all.values().map(|v| v.0).collect();
+        let total: usize = all.values().map(|v| v.2.len()).sum();
+        let union: BTreeSet<i32> = all.values().flat_map(|v| v.2.iter().copied()).collect();
+        (if classic {
+            generations.len() == 1
+        } else {
+            balanced(all)
+        }) && all.values().all(|v| !v.2.is_empty())
+            && total == GROUP_PARTITIONS as usize
+            && union.len() == GROUP_PARTITIONS as usize
+    };
+    let stable_for = if classic {
+        Duration::ZERO
+    } else {
+        Duration::from_millis(1500)
+    };
+    let mut candidate: Option<(Instant, Snapshot)> = None;
+    let mut overlap_since: Option<Instant> = None;
+    let mut done = None;
+    wait_for(
+        &format!(
+            "{} members sharing the topic ({} {})",
+            members.len(),
+            s.protocol,
+            s.strategy
+        ),
+        secs,
+        members,
+        || {
+            let Some(now) = snapshot() else {
+                return false;
+            };
+            let mut seen = BTreeSet::new();
+            if now.values().any(|v| v.2.iter().any(|p| !seen.insert(*p))) {
+                let since = *overlap_since.get_or_insert_with(Instant::now);
+                assert!(
+                    since.elapsed() < Duration::from_secs(3),
+                    "a partition owned by two members for 3 s: {now:?}"
+                );
+            } else {
+                overlap_since = None;
+            }
+            if !shared(&now) {
+                candidate = None;
+                return false;
+            }
+            let sets =
+                |s: &Snapshot| -> Vec<BTreeSet<i32>> { s.values().map(|v| v.2.clone()).collect() };
+            match &candidate {
+                Some((since, c)) if sets(c) == sets(&now) => {
+                    if since.elapsed() >= stable_for {
+                        done = Some(now);
+                        return true;
+                    }
+                }
+                _ => candidate = Some((Instant::now(), now)),
+            }
+            stable_for.is_zero() && {
+                done = candidate.take().map(|c| c.1);
+                true
+            }
+        },
+    );
+    let all = done.unwrap();
+    match s.strategy {
+        "range" | "roundrobin" if s.protocol == "classic" => {
+            let ids: Vec<String> = all.values().map(|v| v.1.clone()).collect();
+            let want = expected(s.strategy, &ids);
+            for (name, (generation, id, parts)) in &all {
+                assert_eq!(
+                    parts, &want[id],
+                    "{}: {name} ({id}) in generation {generation}; all: {all:?}",
+                    s.strategy
+                );
+            }
+        }
+        _ => {
+            assert!(
+                balanced(&all),
+                "{} {}: unbalanced: {all:?}",
+                s.protocol,
+                s.strategy
+            );
+        }
+    }
+    eprintln!("{} {}: settled: {all:?}", s.protocol, s.strategy);
+    all.into_iter().map(|(name, v)| (name, v.2)).collect()
+}
+
+/// Writes `GROUP_RECORDS` records to each partition of `topic`.
+fn produce_group_topic(bootstrap: &str, topic: &str) {
+    let producer = Producer::new(ProducerConfig::new().bootstrap_servers(bootstrap)).unwrap();
+    let futures: Vec<_> = (0..GROUP_PARTITIONS)
+        .flat_map(|p| (0..GROUP_RECORDS).map(move |i| (p, i)))
+        .map(|(p, i)| {
+            let v = format!("p{p}-{i}");
+            producer
+                .send(ProducerRecord::new(topic, v.as_bytes()).partition(p))
+                .unwrap()
+        })
+        .collect();
+    for f in futures {
+        f.wait().unwrap();
+    }
+    producer.close(None).unwrap();
+}
+
+/// Which side starts first, alone, and so leads the classic mixed generations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum First {
+    Java,
+    Ours,
+}
+
+/// A mixed group of two Java members and two of ours:
+///
+/// 1. one member (of side `first`) joins alone and takes every partition; the
+///    three others join: the four share the topic (see [`settled`]) and read
+///    every record;
+/// 2. one Java member and one of ours commit offsets in the middle of their
+///    partitions and leave; the two left share the topic, and whoever now owns
+///    a committed partition reads it from exactly the committed offset on, to
+///    its end.
+fn mixed_group(protocol: &str, strategy: &str, first: First) {
+    let Some(bootstrap) = kafka() else { return };
+    let started = Instant::now();
+    let topic = support::unique_topic(&format!("java-group-{strategy}"));
+    create_topic(&topic, GROUP_PARTITIONS);
+    produce_group_topic(&bootstrap, &topic);
+    let group = support::unique_topic(&format!("java-group-{strategy}"));
+    let s = Setup {
+        bootstrap: &bootstrap,
+        topic: &topic,
+        group: &group,
+        protocol,
+        strategy,
+    };
+    java_classpath(); // compile before the clock of any wait starts
+
+    // 1. The first member alone, then the other three.
+    let (mut java1, mut ours1, mut java2, mut ours2);
+    if first == First::Java {
+        java1 = Member::java("java1", s);
+        settled(s, &[&java1], 60);
+        ours1 = Member::ours("ours1", s);
+    } else {
+        ours1 = Member::ours("ours1", s);
+        settled(s, &[&ours1], 60);
+        java1 = Member::java("java1", s);
+    }
+    java2 = Member::java("java2", s);
+    ours2 = Member::ours("ours2", s);
+    let four = [&java1, &ours1, &java2, &ours2];
+    let owned = settled(s, &four, 90);
+    let everything: BTreeSet<(i32, i64)> = (0..GROUP_PARTITIONS)
+        .flat_map(|p| (0..GROUP_RECORDS).map(move |o| (p, o)))
+        .collect();
+    wait_for("every record read by some member", 60, &four, || {
+        let read: BTreeSet<(i32, i64)> = four
+            .iter()
+            .flat_map(|m| m.log.lock().unwrap().records().collect::<Vec<_>>())
+            .collect();
+        everything.is_subset(&read)
+    });
+
+    // 2. java2 and ours2 commit in the middle of their partitions and leave.
+    let mut commits = BTreeMap::new();
+    for (m, shift) in [(&mut java2, 3), (&mut ours2, 7)] {
+        let c: BTreeMap<i32, i64> = owned[&m.name]
+            .iter()
+            .map(|p| (*p, shift + i64::from(*p)))
+            .collect();
+        m.commit(&c);
+        commits.extend(c);
+    }
+    java2.close();
+    ours2.close();
+    let two = [&java1, &ours1];
+    let owned = settled(s, &two, 90);
+    for (p, c) in &commits {
+        let owner = two
+            .iter()
+            .find(|m| owned[&m.name].contains(p))
+            .expect("owner");
+        wait_for(
+            &format!("{} reads partition {p} to its end", owner.name),
+            60,
+            &two,
+            || {
+                owner
+                    .log
+                    .lock()
+                    .unwrap()
+                    .reads_since_gained(*p)
+                    .contains(&(GROUP_RECORDS - 1))
+            },
+        );
+        let reads = owner.log.lock().unwrap().reads_since_gained(*p);
+        assert_eq!(
+            reads.first(),
+            Some(c),
+            "{} takes over partition {p} at the committed offset {c}: {reads:?}",
+            owner.name
+        );
+        let covered: BTreeSet<i64> = reads.iter().copied().collect();
+        assert_eq!(
+            covered,
+            (*c..GROUP_RECORDS).collect(),
+            "{} reads partition {p} from {c} to the end: {reads:?}",
+            owner.name
+        );
+    }
+    java1.close();
+    ours1.close();
+    eprintln!(
+        "{protocol} {strategy} ({first:?} first): done in {:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn mixed_classic_group_with_range_led_by_java() {
+    mixed_group("classic", "range", First::Java);
+}
+
+#[test]
+fn mixed_classic_group_with_roundrobin_led_by_us() {
+    mixed_group("classic", "roundrobin", First::Ours);
+}
+
+#[test]
+fn mixed_classic_group_with_cooperative_sticky_led_by_java() {
+    mixed_group("classic", "cooperative-sticky", First::Java);
+}
+
+#[test]
+fn mixed_classic_group_with_cooperative_sticky_led_by_us() {
+    mixed_group("classic", "cooperative-sticky", First::Ours);
+}
+
+#[test]
+fn mixed_consumer_protocol_group() {
+    mixed_group("consumer", "uniform", First::Java);
+}
