@@ -3,9 +3,15 @@
 #[path = "support/mod.rs"]
 mod support;
 
+#[path = "support/deadline.rs"]
+mod deadline;
+
+#[path = "consumer_util/mod.rs"]
+mod util;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kafka_blocking::admin::{AdminClient, NewTopic};
@@ -59,28 +65,30 @@ fn tps(v: &[TopicPartition]) -> BTreeSet<i32> {
     v.iter().map(|tp| tp.partition).collect()
 }
 
+/// Each test body runs under this overall limit (a stuck member fails the test).
+const TEST_LIMIT: Duration = Duration::from_secs(240);
+
 #[test]
 fn three_members_share_six_partitions_and_consume_everything_once() {
+    deadline::within(TEST_LIMIT, "three members", three_members);
+}
+
+fn three_members() {
+    util::init_log();
     let n = 600;
     let (bootstrap, topic) = setup("group3", 6, n);
     let group = support::unique_topic("g3");
     let seen: Arc<Mutex<Vec<(i32, i64)>>> = Arc::new(Mutex::new(Vec::new()));
     let total = Arc::new(AtomicUsize::new(0));
-    let barrier = Arc::new(Barrier::new(3));
     let assignments: Arc<Mutex<Vec<BTreeSet<i32>>>> = Arc::new(Mutex::new(Vec::new()));
     let threads: Vec<_> = (0..3)
         .map(|_| {
             let (bootstrap, topic, group) = (bootstrap.clone(), topic.clone(), group.clone());
-            let (seen, total, barrier, assignments) = (
-                seen.clone(),
-                total.clone(),
-                barrier.clone(),
-                assignments.clone(),
-            );
+            let (seen, total, assignments) = (seen.clone(), total.clone(), assignments.clone());
             std::thread::spawn(move || {
                 let mut c = Consumer::new(config(&bootstrap, &group)).unwrap();
                 c.subscribe(&[&topic]).unwrap();
-                let deadline = Instant::now() + Duration::from_secs(60);
+                let deadline = Instant::now() + Duration::from_secs(120);
                 let mut quiet_since = Instant::now();
                 loop {
                     let records = c.poll(Duration::from_millis(200)).unwrap();
@@ -103,10 +111,15 @@ fn three_members_share_six_partitions_and_consume_everything_once() {
                     );
                 }
                 assignments.lock().unwrap().push(tps(&c.assignment()));
-                // Keep polling (heartbeating) until everyone has recorded.
-                let wait = barrier.clone();
-                let done = std::thread::spawn(move || wait.wait());
-                while !done.is_finished() {
+                // Keep polling (heartbeating) until everyone has recorded, within
+                // the deadline (a barrier here waited forever for a member that
+                // had panicked or was stuck).
+                while assignments.lock().unwrap().len() < 3 {
+                    assert!(
+                        Instant::now() < deadline,
+                        "the other members did not finish; assignments {:?}",
+                        assignments.lock().unwrap()
+                    );
                     c.poll(Duration::from_millis(100)).unwrap();
                 }
                 c.close();
@@ -220,6 +233,15 @@ fn poll_both(
 
 #[test]
 fn cooperative_sticky_revokes_only_moved_partitions() {
+    deadline::within(
+        TEST_LIMIT,
+        "cooperative_sticky_revokes_only_moved_partitions",
+        cooperative_sticky_revokes_only_moved_partitions_body,
+    );
+}
+
+fn cooperative_sticky_revokes_only_moved_partitions_body() {
+    util::init_log();
     let (bootstrap, topic) = setup("coop", 6, 0);
     let group = support::unique_topic("gcoop");
     let cfg =
@@ -255,6 +277,15 @@ fn cooperative_sticky_revokes_only_moved_partitions() {
 
 #[test]
 fn closing_member_hands_over_and_commits_are_honoured() {
+    deadline::within(
+        TEST_LIMIT,
+        "closing_member_hands_over_and_commits_are_honoured",
+        closing_member_hands_over_and_commits_are_honoured_body,
+    );
+}
+
+fn closing_member_hands_over_and_commits_are_honoured_body() {
+    util::init_log();
     let n = 300;
     let (bootstrap, topic) = setup("handover", 4, n);
     let group = support::unique_topic("gh");
@@ -323,6 +354,15 @@ fn closing_member_hands_over_and_commits_are_honoured() {
 
 #[test]
 fn crashed_member_loses_partitions_after_session_timeout_at_least_once() {
+    deadline::within(
+        TEST_LIMIT,
+        "crashed_member_loses_partitions_after_session_timeout_at_least_once",
+        crashed_member_loses_partitions_after_session_timeout_at_least_once_body,
+    );
+}
+
+fn crashed_member_loses_partitions_after_session_timeout_at_least_once_body() {
+    util::init_log();
     let n = 200;
     let (bootstrap, topic) = setup("crash", 2, n);
     let group = support::unique_topic("gc");
@@ -386,6 +426,15 @@ fn crashed_member_loses_partitions_after_session_timeout_at_least_once() {
 
 #[test]
 fn member_that_stops_polling_loses_partitions_and_its_commit_fails() {
+    deadline::within(
+        TEST_LIMIT,
+        "member_that_stops_polling_loses_partitions_and_its_commit_fails",
+        member_that_stops_polling_loses_partitions_and_its_commit_fails_body,
+    );
+}
+
+fn member_that_stops_polling_loses_partitions_and_its_commit_fails_body() {
+    util::init_log();
     let (bootstrap, topic) = setup("maxpoll", 2, 20);
     let group = support::unique_topic("gmp");
     let cfg = |b: &str| {
@@ -415,6 +464,15 @@ fn member_that_stops_polling_loses_partitions_and_its_commit_fails() {
 
 #[test]
 fn auto_commit_on_close_commits_consumed_positions() {
+    deadline::within(
+        TEST_LIMIT,
+        "auto_commit_on_close_commits_consumed_positions",
+        auto_commit_on_close_commits_consumed_positions_body,
+    );
+}
+
+fn auto_commit_on_close_commits_consumed_positions_body() {
+    util::init_log();
     let (bootstrap, topic) = setup("autocommit", 3, 90);
     let group = support::unique_topic("gac");
     let mut c =

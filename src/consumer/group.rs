@@ -807,7 +807,25 @@ impl Consumer {
             self.group.as_mut().expect("group").owned.clear();
             self.fetcher.subs.assign(Vec::new());
         }
+        let mut first_round = true;
         loop {
+            // Every round after the first honours the poll's deadline, as
+            // Java's joinGroupIfNeeded returns when the poll timer expires: a
+            // group that keeps answering "join again" (REBALANCE_IN_PROGRESS,
+            // UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, a moved coordinator) made
+            // this loop cycle JoinGroup/SyncGroup inside one poll(200 ms) for
+            // 17 minutes on a busy machine. The first round always runs, so
+            // poll(0) still makes progress; the next poll carries on joining.
+            if !first_round && Instant::now() >= deadline {
+                return Err(Error::Timeout {
+                    what: format!(
+                        "{}: the rebalance did not complete within the poll timeout; the next poll carries on",
+                        self.group.as_ref().expect("group").context()
+                    ),
+                    after: Duration::ZERO,
+                });
+            }
+            first_round = false;
             let topics = self.resolve_subscription()?;
             let topic_list: Vec<&str> = topics.iter().map(String::as_str).collect();
             self.fetcher.cluster.add_topics(&topic_list);
@@ -894,9 +912,11 @@ impl Consumer {
                     req.member_id = resp.member_id.clone();
                     self.group.as_mut().expect("group").member_id = resp.member_id.clone();
                 }
+                // "Join again" answers go back to join_group's loop, which
+                // checks the poll deadline between rounds.
                 Some(KafkaCode::UnknownMemberId) => {
-                    req.member_id.clear();
                     self.group.as_mut().expect("group").reset_membership(true);
+                    return Ok(false);
                 }
                 Some(KafkaCode::IllegalGeneration) => {
                     self.group.as_mut().expect("group").reset_membership(false);
