@@ -4,6 +4,9 @@
 #[path = "support/mod.rs"]
 mod support;
 
+#[path = "support/threads.rs"]
+mod threads;
+
 use std::time::{Duration, Instant};
 
 use kafka_blocking::admin::{AdminClient, NewTopic};
@@ -11,11 +14,13 @@ use kafka_blocking::producer::{Producer, ProducerRecord};
 use kafka_blocking::{AdminConfig, ProducerConfig};
 
 fn kafka_threads() -> usize {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|name| name.starts_with("kafka-"))
-        .count()
+    threads::named("kafka-").len()
+}
+
+/// The `kafka-` threads left once joined threads had time to leave `/proc`
+/// (see [`threads::remaining_after_grace`]).
+fn threads_left() -> Vec<String> {
+    threads::remaining_after_grace("kafka-")
 }
 
 #[test]
@@ -30,7 +35,7 @@ fn close_waits_for_every_record_and_joins_threads() {
             .wait_for_topic(&topic, Instant::now() + Duration::from_secs(10))
             .unwrap();
     }
-    assert_eq!(kafka_threads(), 0);
+    assert_eq!(threads_left(), Vec::<String>::new(), "the admin client's");
     let producer = Producer::new(
         ProducerConfig::new()
             .bootstrap_servers(&bootstrap)
@@ -56,8 +61,8 @@ fn close_waits_for_every_record_and_joins_threads() {
         h.try_get().unwrap().unwrap();
     }
     assert_eq!(
-        kafka_threads(),
-        0,
+        threads_left(),
+        Vec::<String>::new(),
         "close() must join the sender and connection threads"
     );
 
@@ -68,5 +73,9 @@ fn close_waits_for_every_record_and_joins_threads() {
         .unwrap();
     drop(producer);
     assert!(h.try_get().unwrap().is_ok());
-    assert_eq!(kafka_threads(), 0);
+    assert_eq!(
+        threads_left(),
+        Vec::<String>::new(),
+        "drop must join them too"
+    );
 }
