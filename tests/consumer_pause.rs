@@ -52,7 +52,7 @@ fn paused_partition_returns_nothing_and_resumes_where_it_stopped() {
             got.entry(r.partition).or_default().push((r.offset, v));
         }
     };
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while got.get(&0).map_or(0, Vec::len) < 10 {
         assert!(Instant::now() < deadline);
         take(c.poll(Duration::from_millis(200)).unwrap(), &mut got);
@@ -65,7 +65,7 @@ fn paused_partition_returns_nothing_and_resumes_where_it_stopped() {
 
     // While paused: partition 1 keeps flowing (also records produced now), partition 0 is silent.
     python(PRODUCE, &[&bootstrap, &topic, "50", "20"]);
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while got.get(&1).map_or(0, Vec::len) < 70 {
         assert!(
             Instant::now() < deadline,
@@ -83,7 +83,7 @@ fn paused_partition_returns_nothing_and_resumes_where_it_stopped() {
 
     c.resume(std::slice::from_ref(&p0)).unwrap();
     assert!(c.paused().is_empty());
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while got.get(&0).map_or(0, Vec::len) < 70 {
         assert!(Instant::now() < deadline, "partition 0 did not resume");
         take(c.poll(Duration::from_millis(200)).unwrap(), &mut got);

@@ -36,7 +36,7 @@ fn produce(bootstrap: &str, topic: &str, first: i64, count: i64) {
 }
 
 fn offsets(c: &mut Consumer, n: usize) -> Vec<i64> {
-    read_n(c, n, Duration::from_secs(5))
+    read_n(c, n, Duration::from_secs(60))
         .iter()
         .map(|r| r.offset)
         .collect()
@@ -65,8 +65,11 @@ fn earliest() {
     // A later seek_to_beginning goes back there; the blocking iterator
     // yields everything and ends once nothing new arrives.
     c.seek_to_beginning(&[]).unwrap();
+    // The iterator ends at the first poll that returns nothing: give that
+    // poll time for the reset and a fetch on a busy machine (300 ms was not
+    // always enough).
     let all: Vec<i64> = c
-        .iter(Duration::from_millis(300))
+        .iter(Duration::from_secs(3))
         .map(|r| r.unwrap().offset)
         .collect();
     assert_eq!(all, [0, 1, 2, 3, 4]);
@@ -93,9 +96,13 @@ fn latest() {
     // A second fresh consumer with latest starts after those.
     let mut c2 = consumer(&bootstrap, &[("auto.offset.reset", "latest")]);
     c2.assign(vec![tp.clone()]).unwrap();
+    // position() waits for the reset to "latest" (ListOffsets). A poll(300 ms)
+    // alone did not always get that far on a busy machine: the reset then
+    // resolved after v7 was produced, and v7 was skipped.
+    assert_eq!(c2.position(&tp).unwrap(), 7, "starts at the end");
     assert!(c2.poll(Duration::from_millis(300)).unwrap().is_empty());
     produce(&bootstrap, &topic, 7, 1);
-    let got = read_n(&mut c2, 1, Duration::from_secs(5));
+    let got = read_n(&mut c2, 1, Duration::from_secs(60));
     assert_eq!(got.iter().map(|r| r.offset).collect::<Vec<_>>(), [7]);
     assert_eq!(got[0].value.as_deref(), Some(&b"v7"[..]));
     assert_eq!(offsets(&mut c, 1), [7]);
