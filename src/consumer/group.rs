@@ -608,14 +608,21 @@ impl Consumer {
         let md = self.fetcher.cluster.metadata();
         let g = self.group.as_mut().expect("group");
         for (topic, count) in &g.joined_counts {
-            if let Some(n) = md.partition_count(topic) {
-                if n as i32 != *count {
+            match md.partition_count(topic) {
+                Some(n) if n as i32 != *count => {
                     log::info!(
                         "{}: topic {topic} now has {n} partitions; rejoining",
                         g.context()
                     );
                     g.needs_join = true;
                 }
+                // Subscribed but not in metadata at the join (a topic created a
+                // moment ago that this broker's metadata did not have yet):
+                // keep asking, at most once per retry.backoff.ms, so that the
+                // group rebalances as soon as it appears instead of holding an
+                // empty assignment until metadata.max.age.ms.
+                None if *count == 0 => self.fetcher.cluster.request_refresh(),
+                _ => {}
             }
         }
     }
@@ -1092,9 +1099,11 @@ impl Consumer {
             .filter(|tp| !g.owned.contains(tp))
             .cloned()
             .collect();
+        // A subscribed topic missing from metadata counts as 0 partitions, so
+        // that check_subscription_changes rejoins once it appears.
         g.joined_counts = topics
             .iter()
-            .filter_map(|t| md.partition_count(t).map(|n| (t.clone(), n as i32)))
+            .map(|t| (t.clone(), md.partition_count(t).map_or(0, |n| n as i32)))
             .collect();
         g.joined_topics = topics;
         g.joined = true;
