@@ -81,7 +81,13 @@ fn idle_connections_are_closed_and_reopened() {
     let c = cluster(&bootstrap, settings, Duration::from_secs(300));
     let conn = c.any_connection().unwrap();
     assert!(!conn.is_closed());
-    std::thread::sleep(Duration::from_millis(800));
+    // The reader thread checks the idle time every 200 ms; on a busy machine it
+    // may not have run yet 800 ms later (a fixed sleep failed that way), so wait
+    // for the close with a bound meant for a connection that is never closed.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !conn.is_closed() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(
         conn.is_closed(),
         "idle connection should be closed after connections.max.idle.ms"
@@ -94,18 +100,17 @@ fn idle_connections_are_closed_and_reopened() {
 #[test]
 fn metadata_is_refreshed_when_older_than_max_age() {
     let bootstrap = support::tansu::bootstrap();
-    let c = cluster(
-        &bootstrap,
-        ConnectionSettings::default(),
-        Duration::from_millis(300),
-    );
+    // metadata.max.age.ms well above what a busy machine may take between two
+    // calls (at 300 ms, "fresh metadata is not fetched again" is a race).
+    let max_age = Duration::from_secs(3);
+    let c = cluster(&bootstrap, ConnectionSettings::default(), max_age);
     assert!(c.maybe_refresh().unwrap(), "first call fetches metadata");
     let first = c.metadata().updated_at;
     assert!(
         !c.maybe_refresh().unwrap(),
         "fresh metadata is not fetched again"
     );
-    std::thread::sleep(Duration::from_millis(400));
+    std::thread::sleep(max_age + Duration::from_millis(100));
     assert!(
         c.maybe_refresh().unwrap(),
         "metadata older than metadata.max.age.ms is refreshed"
