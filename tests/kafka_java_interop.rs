@@ -225,7 +225,7 @@ struct Rec {
 
 /// What was read: contents plus where.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Read_ {
+struct Got {
     topic: String,
     partition: i32,
     offset: i64,
@@ -239,8 +239,16 @@ struct Read_ {
 /// values, a large compressible value, no headers or several (a duplicate
 /// name, an empty value, a null value, a non-ASCII name), explicit partitions
 /// and partitioner-chosen ones.
+///
+/// Timestamps are explicit but recent (an hour ago plus the record's index):
+/// records older than the broker's retention (7 days) would be deleted by
+/// its next retention check, possibly before they are read.
 fn variety(seed: usize) -> Vec<Rec> {
-    let base = 1_700_000_000_000 + seed as i64 * 1000;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let base = now - 3_600_000 + seed as i64 * 1000;
     (0..36usize)
         .map(|i| {
             let key = match i % 6 {
@@ -307,7 +315,7 @@ fn create_topic(topic: &str, partitions: i32) {
 
 /// Reads every partition of `topics` from the beginning with our consumer
 /// until `count` records arrived (or 60 s passed).
-fn our_read_all(topics: &[String], partitions: i32, count: usize) -> Vec<Read_> {
+fn our_read_all(topics: &[String], partitions: i32, count: usize) -> Vec<Got> {
     let mut c = Consumer::new(
         ConsumerConfig::new()
             .bootstrap_servers(&bootstrap())
@@ -325,7 +333,7 @@ fn our_read_all(topics: &[String], partitions: i32, count: usize) -> Vec<Read_> 
     let mut out = Vec::new();
     while out.len() < count && Instant::now() < deadline {
         for r in c.poll(Duration::from_millis(200)).unwrap() {
-            out.push(Read_ {
+            out.push(Got {
                 topic: r.topic.to_string(),
                 partition: r.partition,
                 offset: r.offset,
@@ -346,7 +354,7 @@ fn our_read_all(topics: &[String], partitions: i32, count: usize) -> Vec<Read_> 
 
 /// Checks that `read` holds exactly `sent` (each with the partition and offset
 /// the producer reported), nothing else.
-fn assert_read_exactly(sent: &BTreeMap<(String, i32, i64), Rec>, read: &[Read_], who: &str) {
+fn assert_read_exactly(sent: &BTreeMap<(String, i32, i64), Rec>, read: &[Got], who: &str) {
     let mut seen = BTreeSet::new();
     for r in read {
         let at = (r.topic.clone(), r.partition, r.offset);
@@ -512,7 +520,7 @@ fn we_write_every_codec_and_java_reads_it_exactly() {
         assert_eq!(t[0], "R", "{line}");
         let n: usize = t[8].parse().unwrap();
         assert_eq!(t.len(), 9 + 2 * n, "{line}");
-        let r = Read_ {
+        let r = Got {
             topic: t[1].to_string(),
             partition: t[2].parse().unwrap(),
             offset: t[3].parse().unwrap(),
