@@ -934,6 +934,7 @@ impl Consumer {
                 ) => {
                     log::debug!("{context}: JoinGroup {}; retrying", code.name());
                     std::thread::sleep(self.group.as_ref().expect("group").retry_backoff);
+                    return Ok(false);
                 }
                 Some(code) => {
                     let e = Error::Kafka {
