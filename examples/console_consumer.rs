@@ -3,7 +3,7 @@
 //! ```text
 //! cargo run --example console_consumer -- --bootstrap-server localhost:9092 --topic t \
 //!     [--group G | --partition N [--offset earliest|latest|N]] [--from-beginning] [--max-messages N] \
-//!     [--timeout-ms MS] [--property print.key=true] [--property key.separator=:] \
+//!     [--timeout-ms MS] [--exit-at-end] [--property print.key=true] [--property key.separator=:] \
 //!     [--property print.partition=true] [--property print.offset=true] [--property print.timestamp=true] \
 //!     [--consumer-property k=v]...
 //! ```
@@ -17,6 +17,11 @@
 //! offsets (where there are none, from the end, or from the start with
 //! `--from-beginning`). On exit it commits the offsets of the records it
 //! printed and leaves the group.
+//!
+//! `--exit-at-end` (like `kcat -e`) captures the end offsets of the
+//! partitions at start (with `--group`: of every partition of the topic) and
+//! exits once everything before them was printed (with `--group`: of the
+//! partitions the group gave this member), empty partitions included.
 //!
 //! `--timeout-ms` exits when no record arrived for that long (with `--group`,
 //! counted from the first assignment: joining a group can take a while, on
@@ -37,7 +42,7 @@ use kafka_blocking::consumer::{Consumer, ConsumerRecord, TimestampType, TopicPar
 static STOP: AtomicBool = AtomicBool::new(false);
 
 const USAGE: &str = "usage: console_consumer --bootstrap-server HOST:PORT --topic TOPIC \
-[--group GROUP | --partition N [--offset earliest|latest|N]] [--from-beginning] [--max-messages N] [--timeout-ms MS] \
+[--group GROUP | --partition N [--offset earliest|latest|N]] [--from-beginning] [--max-messages N] [--timeout-ms MS] [--exit-at-end] \
 [--property print.key=true|print.partition=true|print.offset=true|print.timestamp=true|print.value=false|key.separator=SEP] \
 [--consumer-property k=v]...";
 
@@ -120,6 +125,7 @@ fn main() -> ExitCode {
     let mut partition: Option<i32> = None;
     let mut start: Option<Start> = None;
     let mut from_beginning = false;
+    let mut exit_at_end = false;
     let mut max_messages: Option<u64> = None;
     let mut timeout: Option<Duration> = None;
     let mut group: Option<String> = None;
@@ -155,6 +161,7 @@ fn main() -> ExitCode {
                 }
             }
             "--from-beginning" => from_beginning = true,
+            "--exit-at-end" => exit_at_end = true,
             "--max-messages" => match value().and_then(|v| v.parse().ok()) {
                 Some(n) => max_messages = Some(n),
                 None => return usage("--max-messages needs a number"),
@@ -254,7 +261,12 @@ fn main() -> ExitCode {
         Some(g) => Mode::Group(g),
         None => Mode::Assign(partition, start),
     };
-    match run(config, &topic, mode, max_messages, timeout, &format) {
+    let limits = Limits {
+        max_messages,
+        timeout,
+        exit_at_end,
+    };
+    match run(config, &topic, mode, &limits, &format) {
         Ok(n) => {
             eprintln!("Processed a total of {n} messages");
             ExitCode::SUCCESS
@@ -266,12 +278,19 @@ fn main() -> ExitCode {
     }
 }
 
+/// When the poll loop ends (besides Ctrl-C).
+struct Limits {
+    max_messages: Option<u64>,
+    timeout: Option<Duration>,
+    /// Stop at the end offsets captured at start.
+    exit_at_end: bool,
+}
+
 fn run(
     config: ConsumerConfig,
     topic: &str,
     mode: Mode,
-    max_messages: Option<u64>,
-    timeout: Option<Duration>,
+    limits: &Limits,
     format: &Format,
 ) -> Result<u64, Box<dyn std::error::Error>> {
     let mut consumer = Consumer::new(config)?;
@@ -309,7 +328,10 @@ fn run(
             None
         }
     };
-    let result = consume(&mut consumer, max_messages, timeout, format);
+    if limits.exit_at_end {
+        consumer.stop_at_end_offsets()?;
+    }
+    let result = consume(&mut consumer, limits, format);
     if let Some(g) = group {
         // Commit what was printed, then leave the group (close).
         if let Err(e) = commit_printed(&mut consumer, result.as_ref().ok()) {
@@ -336,10 +358,10 @@ fn generation(consumer: &Consumer) -> Option<i32> {
 
 fn consume(
     consumer: &mut Consumer,
-    max_messages: Option<u64>,
-    timeout: Option<Duration>,
+    limits: &Limits,
     format: &Format,
 ) -> Result<Consumed, Box<dyn std::error::Error>> {
+    let (max_messages, timeout) = (limits.max_messages, limits.timeout);
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut done = Consumed {
@@ -352,7 +374,9 @@ fn consume(
         t.min(Duration::from_millis(500))
     });
     while !STOP.load(Ordering::SeqCst) {
-        if max_messages.is_some_and(|m| done.count >= m) {
+        if max_messages.is_some_and(|m| done.count >= m)
+            || (limits.exit_at_end && consumer.reached_stop_offsets())
+        {
             break;
         }
         let records = consumer.poll(poll)?;

@@ -3,8 +3,11 @@
 //!
 //! ```text
 //! cargo run --release --example consumer_perf -- --bootstrap-server localhost:9092 --topic t --messages 1000000 \
-//!     [--timeout MS] [--from-latest] [--consumer-property k=v]... [--hide-header]
+//!     [--timeout MS] [--from-latest] [--exit-at-end] [--consumer-property k=v]... [--hide-header]
 //! ```
+//!
+//! `--exit-at-end` reads up to the end offsets captured at start and stops
+//! there (a bounded read; `--messages` is then optional).
 //!
 //! All partitions of the topic are assigned (no consumer group: the
 //! `rebalance.time.ms` column is 0) and read from the beginning. Without
@@ -24,7 +27,7 @@ use kafka_blocking::producer::{Producer, ProducerRecord};
 use kafka_blocking::{ConsumerConfig, ProducerConfig};
 
 const USAGE: &str = "usage: consumer_perf --bootstrap-server HOST:PORT --topic TOPIC --messages N [--timeout MS] \
-[--from-latest] [--consumer-property k=v]... [--hide-header] [--record-size BYTES (self-contained mode)]";
+[--from-latest] [--exit-at-end] [--consumer-property k=v]... [--hide-header] [--record-size BYTES (self-contained mode)]";
 
 fn usage(why: &str) -> ExitCode {
     if !why.is_empty() {
@@ -95,6 +98,7 @@ fn main() -> ExitCode {
     let mut config = ConsumerConfig::new().client_id("consumer-perf");
     while let Some(a) = args.next() {
         let mut value = || args.next();
+    let mut exit_at_end = false;
         match a.as_str() {
             "--bootstrap-server" | "--broker-list" => bootstrap = value(),
             "--topic" => topic = value(),
@@ -116,12 +120,13 @@ fn main() -> ExitCode {
                 Some((k, v)) => config = config.set(k, v),
                 None => return usage("--consumer-property takes key=value"),
             },
+            "--exit-at-end" => exit_at_end = true,
             "--help" | "-h" => return usage(""),
             other => return usage(&format!("unknown argument {other}")),
         }
     }
-    let Some(messages) = messages else {
-        return usage("--messages is required");
+    let Some(messages) = messages.or(exit_at_end.then_some(u64::MAX)) else {
+        return usage("--messages is required (or --exit-at-end)");
     };
     let bootstrap = match bootstrap {
         Some(b) => b,
@@ -155,6 +160,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
+        exit_at_end,
             ExitCode::FAILURE
         }
     }
@@ -171,6 +177,7 @@ fn run(
     let start_wall = SystemTime::now();
     let start = Instant::now();
     let mut consumer = Consumer::new(config)?;
+    exit_at_end: bool,
     let partitions = consumer.partitions_for(topic)?;
     consumer.assign(partitions.clone())?;
     if from_latest {
@@ -182,7 +189,10 @@ fn run(
     let mut bytes = 0u64;
     let mut last_record = Instant::now();
     let mut end = start;
-    while count < messages {
+    while count < messages && !(exit_at_end && consumer.reached_stop_offsets()) {
+    if exit_at_end {
+        consumer.stop_at_end_offsets()?;
+    }
         let records = consumer.poll(Duration::from_millis(100))?;
         if records.is_empty() {
             if last_record.elapsed() >= timeout {

@@ -166,6 +166,9 @@ pub(crate) const CONSUMER_KEYS: &[KeyDef] = &[
         Some("read_uncommitted"),
     ),
     ("check.crcs", Kind::Bool, Some("true")),
+    // Not a Java setting (librdkafka's name): report partitions that reached
+    // their end in `ConsumerRecords::partition_eofs`.
+    ("enable.partition.eof", Kind::Bool, Some("false")),
     (
         "partition.assignment.strategy",
         Kind::List,

@@ -43,6 +43,8 @@ pub(crate) struct FetchSettings {
     pub rack: String,
     /// `receive.message.max.bytes`: no single batch can be larger.
     pub max_response: usize,
+    /// `enable.partition.eof`: report partitions reaching their end.
+    pub partition_eof: bool,
 }
 
 /// A Fetch request in flight: what each partition was asked at.
@@ -74,6 +76,9 @@ pub(crate) struct Fetcher {
     pub cluster: Arc<Cluster>,
     pub settings: FetchSettings,
     pub subs: Subscriptions,
+    /// Bounded read: no record at or after these offsets is returned and a
+    /// partition at or past its offset is not fetched.
+    pub stop_offsets: Option<HashMap<TopicPartition, i64>>,
     brokers: HashMap<i32, BrokerState>,
     resets: HashMap<u64, PendingReset>,
     tx: Sender<Event>,
@@ -105,6 +110,7 @@ impl Fetcher {
             cluster,
             settings,
             subs: Subscriptions::default(),
+            stop_offsets: None,
             brokers: HashMap::new(),
             resets: HashMap::new(),
             tx,
@@ -333,6 +339,9 @@ impl Fetcher {
             if !st.fetchable(now) || st.buffered_bytes() >= bound {
                 continue;
             }
+            if self.stopped(st) {
+                continue;
+            }
             let Some((node, epoch)) = leader_of(&md, &st.topic, st.partition) else {
                 need_refresh = true;
                 continue;
@@ -550,6 +559,23 @@ impl Fetcher {
         }
     }
 
+    /// The stop offset of `tp` in a bounded read, if any.
+    fn stop_offset(&self, tp: &TopicPartition) -> Option<i64> {
+        self.stop_offsets.as_ref()?.get(tp).copied()
+    }
+
+    /// Whether a bounded read of this partition is finished: its position is
+    /// at or past its stop offset.
+    pub(crate) fn stopped(&self, st: &PartitionState) -> bool {
+        let Some(stops) = &self.stop_offsets else {
+            return false;
+        };
+        match (stops.get(&(st.tp())), st.position) {
+            (Some(&stop), Some(p)) => p >= stop,
+            _ => false,
+        }
+    }
+
     /// Moves buffered records into a batch of at most `max.poll.records`,
     /// starting at a different partition each time for fairness. A partition
     /// error is returned when no record was collected before it (else at the
@@ -565,6 +591,7 @@ impl Fetcher {
         self.rotation = (self.rotation + 1) % n;
         for i in 0..n {
             let tp = &order[(self.rotation + i) % n];
+            let stop = self.stop_offset(tp);
             let Some(st) = self.subs.get_mut(tp) else {
                 continue;
             };
@@ -580,6 +607,10 @@ impl Fetcher {
             let Some(mut position) = st.position else {
                 continue;
             };
+            if stop.is_some_and(|s| position >= s) {
+                continue;
+            }
+            let before = position;
             let start = out.len_for_partition_start();
             while let Some(front) = st.buffer.front_mut() {
                 match front.drain(&st.topic, st.partition, &mut position, &mut out, max) {
@@ -606,6 +637,28 @@ impl Fetcher {
             st.position = Some(position);
             if st.buffer.is_empty() && !st.fetch_in_flight && st.fetch_offset < position {
                 st.fetch_offset = position;
+            }
+            if let Some(stop) = stop.filter(|&s| position > s) {
+                // Bounded read: what was drained past the stop offset is
+                // dropped and the partition stays at its stop offset (a
+                // skipped control batch may leave it past the stop).
+                if out.truncate_at(start, stop) {
+                    // The fetched high watermark still describes this log.
+                    let checked = st.end_checked;
+                    st.seek(stop);
+                    st.end_checked = checked;
+                }
+            }
+            if position != before {
+                st.eof_reported = false;
+            }
+            if self.settings.partition_eof
+                && st.error.is_none()
+                && !st.eof_reported
+                && st.at_end(self.settings.read_committed)
+            {
+                st.eof_reported = true;
+                out.push_eof(tp.clone());
             }
             out.close_partition(tp, start);
             if st.error.is_some() && out.is_empty() {
@@ -666,6 +719,7 @@ fn handle_partition(
     let tp = st.tp();
     match KafkaCode::from_code(p.error_code) {
         None => {
+            st.end_checked = true;
             st.high_watermark = p.high_watermark;
             st.last_stable_offset = p.last_stable_offset;
             st.log_start_offset = p.log_start_offset;

@@ -44,7 +44,15 @@
 //! earliest, latest or none), `isolation.level` (read_uncommitted or
 //! read_committed), `check.crcs` (true), `client.id`, `receive.buffer.bytes`,
 //! `request.timeout.ms`, `retry.backoff.ms`, `default.api.timeout.ms` (for
-//! the blocking offset lookups), `client.rack`.
+//! the blocking offset lookups), `client.rack`; and librdkafka's
+//! `enable.partition.eof` (false; see [`ConsumerRecords::partition_eofs`]).
+//!
+//! # Batch jobs: reading up to the end and stopping
+//! [`Consumer::stop_at_end_offsets`] captures the end offsets of the
+//! subscription (or assignment) and `poll` then returns records only up to
+//! them; [`Consumer::reached_stop_offsets`] says when this consumer has
+//! everything it must read (in a group: of the partitions it holds). Then
+//! commit and close. `examples/batch_job.rs` is the whole shape.
 
 pub mod assignor;
 mod completed;
@@ -181,6 +189,7 @@ impl Consumer {
             api_timeout: c.millis("default.api.timeout.ms"),
             rack: c.str("client.rack").to_string(),
             max_response: c.int("receive.message.max.bytes") as usize,
+            partition_eof: c.bool("enable.partition.eof"),
         };
         let (tx, rx) = mpsc::channel();
         Ok(Consumer {
@@ -292,7 +301,11 @@ impl Consumer {
 
     /// Waits up to `timeout` for records and returns those available (at
     /// most `max.poll.records`), in offset order per partition. Returns an
-    /// empty batch when none arrived in time.
+    /// empty batch when none arrived in time. With `enable.partition.eof=true`
+    /// it also returns as soon as a partition reaches its end, listing it in
+    /// [`ConsumerRecords::partition_eofs`]. In a bounded read
+    /// ([`Consumer::stop_at_offsets`]) no record at or after a partition's
+    /// stop offset is returned.
     ///
     /// Fails when a partition has no position and `auto.offset.reset=none`,
     /// when a fetched batch is corrupt (the position stays before it), on an
@@ -317,7 +330,7 @@ impl Consumer {
             // Pipelining: the next fetches are sent before records are returned.
             self.fetcher.send_fetches(Instant::now());
             let now = Instant::now();
-            if !records.is_empty() || now >= deadline {
+            if !records.is_empty() || !records.partition_eofs().is_empty() || now >= deadline {
                 return Ok(records);
             }
             self.wait_for_event(now, deadline)?;
@@ -402,6 +415,114 @@ impl Consumer {
             buffered: Vec::new().into_iter(),
             done: false,
         }
+    }
+
+    /// Starts a bounded read: from now on `poll` returns no record of a
+    /// partition at or after its offset here (exclusive, like an end offset)
+    /// and stops fetching it once its position is there, and
+    /// [`Consumer::reached_stop_offsets`] tells when every assigned partition
+    /// got there. Replaces earlier stop offsets; partitions not in `offsets`
+    /// are read without bound.
+    ///
+    /// The map may name partitions not assigned now: in a group, a partition
+    /// assigned later is read up to its stop offset from where it starts (its
+    /// committed offset), and one that moves to another member is no longer
+    /// this member's to finish. [`Consumer::stop_at_end_offsets`] captures
+    /// the current ends and calls this.
+    pub fn stop_at_offsets(&mut self, offsets: HashMap<TopicPartition, i64>) -> Result<()> {
+        self.ensure_open()?;
+        if let Some((tp, o)) = offsets.iter().find(|(_, o)| **o < 0) {
+            return Err(Error::InvalidArgument(format!(
+                "stop offset {o} for {tp} is negative"
+            )));
+        }
+        self.fetcher.stop_offsets = Some(offsets);
+        Ok(())
+    }
+
+    /// Captures the end offset of every partition of the subscription (every
+    /// partition of the subscribed topics, whoever is assigned them) or,
+    /// without a subscription, of the assignment, and starts a bounded read
+    /// up to them ([`Consumer::stop_at_offsets`]). Returns the captured
+    /// offsets. An end offset is the high watermark, or the last stable
+    /// offset under read_committed; whatever is written after this call is
+    /// not read.
+    ///
+    /// The shape of a batch job:
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # fn f(consumer: &mut kafka_blocking::consumer::Consumer) -> kafka_blocking::Result<()> {
+    /// consumer.subscribe(&["events"])?;
+    /// consumer.stop_at_end_offsets()?;
+    /// while !consumer.reached_stop_offsets() {
+    ///     for record in consumer.poll(Duration::from_secs(1))? {
+    ///         println!("{} {:?}", record.offset, record.value);
+    ///     }
+    /// }
+    /// consumer.commit_sync()?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// With a pattern subscription, topics that match later are read without
+    /// bound.
+    pub fn stop_at_end_offsets(&mut self) -> Result<HashMap<TopicPartition, i64>> {
+        self.ensure_open()?;
+        let subscribed = self
+            .group
+            .as_ref()
+            .is_some_and(|g| g.subscription.is_some());
+        let partitions = if subscribed {
+            let mut all = Vec::new();
+            for topic in self.resolve_subscription()? {
+                all.extend(self.partitions_for(&topic)?);
+            }
+            all
+        } else {
+            self.assignment()
+        };
+        let ends = self.end_offsets(&partitions)?;
+        self.stop_at_offsets(ends.clone())?;
+        Ok(ends)
+    }
+
+    /// Ends a bounded read: every partition is read without bound again.
+    pub fn clear_stop_offsets(&mut self) {
+        self.fetcher.stop_offsets = None;
+    }
+
+    /// The stop offsets of the bounded read, if one is under way.
+    pub fn stop_offsets(&self) -> Option<&HashMap<TopicPartition, i64>> {
+        self.fetcher.stop_offsets.as_ref()
+    }
+
+    /// True when a bounded read is finished for this consumer: every assigned
+    /// partition with a stop offset has its position at or past it (so every
+    /// record before it was returned by `poll`), and, in a group, the member
+    /// holds a settled assignment (it joined and no rebalance is pending
+    /// that it knows of). False before a bounded read was started.
+    ///
+    /// An empty partition finishes once its position is known; a compacted
+    /// one even when its last offsets were removed; a transactional one
+    /// even when its end is a commit or abort marker. A member that got no
+    /// partitions finishes as soon as it joined.
+    pub fn reached_stop_offsets(&self) -> bool {
+        if self.fetcher.stop_offsets.is_none() {
+            return false;
+        }
+        if let Some(g) = &self.group {
+            if g.subscription.is_some() && (!g.joined || g.needs_join) {
+                return false;
+            }
+        }
+        self.fetcher.subs.iter().all(|st| {
+            self.fetcher.stopped(st)
+                || !self
+                    .fetcher
+                    .stop_offsets
+                    .as_ref()
+                    .is_some_and(|m| m.contains_key(&st.tp()))
+        })
     }
 
     /// Sets the offset the next poll reads `tp` from (buffered records of `tp`
@@ -645,18 +766,26 @@ impl Iterator for Iter<'_> {
         if self.done {
             return None;
         }
-        match self.consumer.poll(self.idle_timeout) {
-            Ok(records) if records.is_empty() => {
-                self.done = true;
-                None
-            }
-            Ok(records) => {
-                self.buffered = records.into_vec().into_iter();
-                self.buffered.next().map(Ok)
-            }
-            Err(e) => {
-                self.done = true;
-                Some(Err(e))
+        loop {
+            let started = Instant::now();
+            match self.consumer.poll(self.idle_timeout) {
+                // Partition end events alone: keep waiting out the idle time.
+                Ok(records)
+                    if records.is_empty()
+                        && !records.partition_eofs().is_empty()
+                        && started.elapsed() < self.idle_timeout => {}
+                Ok(records) if records.is_empty() => {
+                    self.done = true;
+                    return None;
+                }
+                Ok(records) => {
+                    self.buffered = records.into_vec().into_iter();
+                    return self.buffered.next().map(Ok);
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
             }
         }
     }

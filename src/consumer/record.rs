@@ -106,6 +106,8 @@ pub struct ConsumerRecords {
     records: Vec<ConsumerRecord>,
     /// Each partition with records, and where its records are in `records`.
     partitions: Vec<(TopicPartition, std::ops::Range<usize>)>,
+    /// Partitions that reached their end in this poll (`enable.partition.eof`).
+    eofs: Vec<TopicPartition>,
 }
 
 impl ConsumerRecords {
@@ -119,6 +121,22 @@ impl ConsumerRecords {
 
     pub(crate) fn push(&mut self, r: ConsumerRecord) {
         self.records.push(r);
+    }
+
+    /// Drops the records pushed since `start` whose offset is `stop` or
+    /// later (they are in offset order).
+    pub(crate) fn truncate_at(&mut self, start: usize, stop: i64) -> bool {
+        match self.records[start..].iter().position(|r| r.offset >= stop) {
+            Some(i) => {
+                self.records.truncate(start + i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn push_eof(&mut self, tp: TopicPartition) {
+        self.eofs.push(tp);
     }
 
     /// Closes the run of records of one partition pushed since `start`.
@@ -140,9 +158,26 @@ impl ConsumerRecords {
         self.records.len()
     }
 
-    /// True when the poll returned nothing.
+    /// True when the poll returned no record (it may still report
+    /// [`partition_eofs`](Self::partition_eofs)).
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
+    }
+
+    /// The partitions that reached their end during this poll, with
+    /// `enable.partition.eof=true` (librdkafka's setting; always empty
+    /// otherwise): their position is at the high watermark (the last stable
+    /// offset under read_committed) and every record before it was returned,
+    /// by this poll or an earlier one.
+    ///
+    /// Each partition is reported once each time it reaches its end: again
+    /// only after more records were returned or it was sought or newly
+    /// assigned. A newly assigned partition is not at its end until a fetch
+    /// at its position answered, so an empty partition is reported by a
+    /// later poll, not at once. `poll` returns as soon as a partition
+    /// reaches its end, even without records.
+    pub fn partition_eofs(&self) -> &[TopicPartition] {
+        &self.eofs
     }
 
     /// The partitions that have records here.

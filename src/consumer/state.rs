@@ -78,6 +78,14 @@ pub(crate) struct PartitionState {
     pub log_start_offset: i64,
     /// A larger per-partition fetch size, after a batch did not fit.
     pub size_hint: Option<i32>,
+    /// Whether a fetch response for the current position's generation was
+    /// handled, so that `high_watermark` and `last_stable_offset` describe
+    /// the log this position reads (a new or moved partition is not at its
+    /// end until then).
+    pub end_checked: bool,
+    /// Whether reaching the end was reported (`enable.partition.eof`) since
+    /// the position last moved.
+    pub eof_reported: bool,
 }
 
 impl PartitionState {
@@ -99,6 +107,8 @@ impl PartitionState {
             last_stable_offset: -1,
             log_start_offset: -1,
             size_hint: None,
+            end_checked: false,
+            eof_reported: false,
         }
     }
 
@@ -115,6 +125,8 @@ impl PartitionState {
         self.buffer.clear();
         self.size_hint = None;
         self.backoff_until = None;
+        self.end_checked = false;
+        self.eof_reported = false;
     }
 
     /// Moves the position (seek).
@@ -140,6 +152,22 @@ impl PartitionState {
             .iter()
             .map(CompletedFetch::remaining_bytes)
             .sum()
+    }
+
+    /// Whether the position is known to be at the end of the log: everything
+    /// fetched was returned and the position is at the high watermark (the
+    /// last stable offset under read_committed) of the latest fetch response
+    /// for this position.
+    pub(crate) fn at_end(&self, read_committed: bool) -> bool {
+        let end = if read_committed && self.last_stable_offset >= 0 {
+            self.last_stable_offset
+        } else {
+            self.high_watermark
+        };
+        self.end_checked
+            && end >= 0
+            && self.buffer.is_empty()
+            && self.position.is_some_and(|p| p >= end)
     }
 
     /// Whether a fetch may include this partition now.
