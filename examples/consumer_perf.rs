@@ -93,12 +93,12 @@ fn main() -> ExitCode {
     let mut messages: Option<u64> = None;
     let mut timeout = Duration::from_secs(10);
     let mut from_latest = false;
+    let mut exit_at_end = false;
     let mut hide_header = false;
     let mut record_size = 100usize;
     let mut config = ConsumerConfig::new().client_id("consumer-perf");
     while let Some(a) = args.next() {
         let mut value = || args.next();
-    let mut exit_at_end = false;
         match a.as_str() {
             "--bootstrap-server" | "--broker-list" => bootstrap = value(),
             "--topic" => topic = value(),
@@ -115,12 +115,12 @@ fn main() -> ExitCode {
                 None => return usage("--record-size needs a number of bytes"),
             },
             "--from-latest" => from_latest = true,
+            "--exit-at-end" => exit_at_end = true,
             "--hide-header" => hide_header = true,
             "--consumer-property" => match value().as_deref().and_then(|kv| kv.split_once('=')) {
                 Some((k, v)) => config = config.set(k, v),
                 None => return usage("--consumer-property takes key=value"),
             },
-            "--exit-at-end" => exit_at_end = true,
             "--help" | "-h" => return usage(""),
             other => return usage(&format!("unknown argument {other}")),
         }
@@ -155,12 +155,12 @@ fn main() -> ExitCode {
         messages,
         timeout,
         from_latest,
+        exit_at_end,
         hide_header,
     ) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
-        exit_at_end,
             ExitCode::FAILURE
         }
     }
@@ -172,12 +172,12 @@ fn run(
     messages: u64,
     timeout: Duration,
     from_latest: bool,
+    exit_at_end: bool,
     hide_header: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let start_wall = SystemTime::now();
     let start = Instant::now();
     let mut consumer = Consumer::new(config)?;
-    exit_at_end: bool,
     let partitions = consumer.partitions_for(topic)?;
     consumer.assign(partitions.clone())?;
     if from_latest {
@@ -185,14 +185,14 @@ fn run(
     } else {
         consumer.seek_to_beginning(&partitions)?;
     }
+    if exit_at_end {
+        consumer.stop_at_end_offsets()?;
+    }
     let mut count = 0u64;
     let mut bytes = 0u64;
     let mut last_record = Instant::now();
     let mut end = start;
     while count < messages && !(exit_at_end && consumer.reached_stop_offsets()) {
-    if exit_at_end {
-        consumer.stop_at_end_offsets()?;
-    }
         let records = consumer.poll(Duration::from_millis(100))?;
         if records.is_empty() {
             if last_record.elapsed() >= timeout {
