@@ -85,7 +85,12 @@ fn fill(
 }
 
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
+    run_cli(std::env::args().skip(1))
+}
+
+/// The tool with its command-line arguments (after the program name);
+/// tests call it directly.
+pub fn run_cli(mut args: impl Iterator<Item = String>) -> ExitCode {
     let mut bootstrap = std::env::var("KAFKA_BOOTSTRAP")
         .ok()
         .filter(|b| !b.is_empty());

@@ -70,8 +70,20 @@ pub enum Error {
     Encode(EncodeError),
     /// The client was closed.
     Closed(String),
-    /// A misuse of the API or an invalid argument (e.g. an unknown partition).
+    /// A misuse of the API or an invalid argument (e.g. an unknown partition):
+    /// the caller's mistake only, never built from a broker's answer.
     InvalidArgument(String),
+    /// The cluster metadata names a broker (a partition leader, the
+    /// controller, a coordinator) that is not in its own broker list: the
+    /// metadata is out of date or inconsistent (a broker that has just left,
+    /// an answer from a lagging broker). Retriable: the metadata is refreshed
+    /// and the request retried until its deadline.
+    UnknownBroker {
+        /// The node id the metadata named.
+        node_id: i32,
+        /// The node ids the metadata does list.
+        known: Vec<i32>,
+    },
     /// An offset commit was rejected because this consumer is no longer a
     /// member of the group's current generation (Java's
     /// `CommitFailedException`): the partitions may now belong to another
@@ -123,7 +135,7 @@ impl Error {
     pub fn is_retriable(&self) -> bool {
         match self {
             Error::Kafka { code, .. } => code.is_retriable(),
-            Error::Io { .. } | Error::Timeout { .. } => true,
+            Error::Io { .. } | Error::Timeout { .. } | Error::UnknownBroker { .. } => true,
             _ => false,
         }
     }
@@ -190,6 +202,19 @@ impl fmt::Display for Error {
             Error::Encode(e) => write!(f, "cannot encode request: {e}"),
             Error::Closed(what) => write!(f, "{what} is closed"),
             Error::InvalidArgument(m) => f.write_str(m),
+            Error::UnknownBroker { node_id, known } => {
+                let known: Vec<String> = known.iter().map(i32::to_string).collect();
+                write!(
+                    f,
+                    "broker {node_id} is named by the cluster metadata but is not in its broker list ({}): \
+                     the metadata is out of date; it is refreshed and the request retried (retriable)",
+                    if known.is_empty() {
+                        "no brokers listed".to_string()
+                    } else {
+                        format!("brokers {}", known.join(", "))
+                    }
+                )
+            }
             Error::CommitFailed(m) => write!(f, "offset commit failed: {m}"),
         }
     }
@@ -268,6 +293,10 @@ impl Clone for Error {
             Error::Encode(e) => Error::Encode(e.clone()),
             Error::Closed(s) => Error::Closed(s.clone()),
             Error::InvalidArgument(s) => Error::InvalidArgument(s.clone()),
+            Error::UnknownBroker { node_id, known } => Error::UnknownBroker {
+                node_id: *node_id,
+                known: known.clone(),
+            },
             Error::CommitFailed(s) => Error::CommitFailed(s.clone()),
         }
     }

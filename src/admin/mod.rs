@@ -110,46 +110,95 @@ impl AdminClient {
     }
 
     /// Creates topics. The request succeeds as a whole when the controller
-    /// answered; each topic's own outcome is in the result.
+    /// answered; each topic's own outcome is in the result. Topics answered
+    /// NOT_CONTROLLER are sent again to the controller the refreshed metadata
+    /// names until `default.api.timeout.ms`.
     pub fn create_topics(&self, topics: &[NewTopic]) -> Result<Vec<TopicOutcome>> {
-        let req = CreateTopicsRequest {
-            topics: topics
-                .iter()
-                .map(|t| CreatableTopic {
-                    name: t.name.clone(),
-                    num_partitions: t.num_partitions,
-                    replication_factor: t.replication_factor,
-                    configs: t
-                        .configs
+        let deadline = self.deadline();
+        let timeout_ms = self.api_timeout.as_millis().min(i32::MAX as u128) as i32;
+        let outcomes = self.per_topic_controller_call(
+            "CreateTopics",
+            topics.iter().map(|t| t.name.clone()).collect(),
+            deadline,
+            |names| {
+                let req = CreateTopicsRequest {
+                    topics: topics
                         .iter()
-                        .map(|(k, v)| CreatableTopicConfig {
-                            name: k.clone(),
-                            value: Some(v.clone()),
+                        .filter(|t| names.contains(&t.name))
+                        .map(|t| CreatableTopic {
+                            name: t.name.clone(),
+                            num_partitions: t.num_partitions,
+                            replication_factor: t.replication_factor,
+                            configs: t
+                                .configs
+                                .iter()
+                                .map(|(k, v)| CreatableTopicConfig {
+                                    name: k.clone(),
+                                    value: Some(v.clone()),
+                                    ..Default::default()
+                                })
+                                .collect(),
                             ..Default::default()
                         })
                         .collect(),
+                    timeout_ms,
                     ..Default::default()
-                })
-                .collect(),
-            timeout_ms: self.api_timeout.as_millis().min(i32::MAX as u128) as i32,
-            ..Default::default()
-        };
-        let resp = self.cluster.request_controller(&req, self.deadline())?;
-        let outcomes = resp
-            .topics
-            .iter()
-            .map(|t| TopicOutcome {
-                name: t.name.clone(),
-                result: topic_result(
-                    t.error_code,
-                    t.error_message.clone(),
-                    "CreateTopics",
-                    &t.name,
-                ),
-            })
-            .collect();
+                };
+                let resp = self.cluster.request_controller(&req, deadline)?;
+                Ok(resp
+                    .topics
+                    .into_iter()
+                    .map(|t| (t.name, t.error_code, t.error_message))
+                    .collect())
+            },
+        )?;
         self.cluster.request_refresh();
         Ok(outcomes)
+    }
+
+    /// Runs a controller request whose answer has one error code per topic
+    /// (`call` sends it for the given names and returns name, code and
+    /// message per topic), sending the topics answered NOT_CONTROLLER again
+    /// after a metadata refresh until `deadline`. At the deadline a topic
+    /// still answered NOT_CONTROLLER while no controller is known fails with
+    /// a timeout naming the controller id the metadata gave.
+    fn per_topic_controller_call(
+        &self,
+        api: &str,
+        mut pending: Vec<String>,
+        deadline: Instant,
+        mut call: impl FnMut(&[String]) -> Result<Vec<(String, i16, Option<String>)>>,
+    ) -> Result<Vec<TopicOutcome>> {
+        let started = Instant::now();
+        let mut outcomes = Vec::new();
+        loop {
+            let mut again = Vec::new();
+            let in_time = Instant::now() < deadline;
+            for (name, code, message) in call(&pending)? {
+                let not_controller = KafkaCode::from_code(code) == Some(KafkaCode::NotController);
+                if not_controller && in_time && pending.contains(&name) {
+                    again.push(name);
+                    continue;
+                }
+                let mut result = topic_result(code, message, api, &name);
+                if not_controller {
+                    if let Err(e) = result {
+                        result = Err(self.cluster.no_controller_error(
+                            &format!("{api} for topic {name}"),
+                            started.elapsed(),
+                            e,
+                        ));
+                    }
+                }
+                outcomes.push(TopicOutcome { name, result });
+            }
+            if again.is_empty() {
+                return Ok(outcomes);
+            }
+            log::debug!("{api}: NOT_CONTROLLER for {again:?}; refreshing metadata and retrying");
+            self.cluster.controller_moved(deadline);
+            pending = again;
+        }
     }
 
     /// Creates one topic; TOPIC_ALREADY_EXISTS is an error (match on
@@ -161,64 +210,46 @@ impl AdminClient {
         )
     }
 
-    /// Deletes topics by name.
+    /// Deletes topics by name (topics answered NOT_CONTROLLER are sent
+    /// again, as in [`AdminClient::create_topics`]).
     pub fn delete_topics<S: AsRef<str>>(&self, names: &[S]) -> Result<Vec<TopicOutcome>> {
         let names: Vec<String> = names.iter().map(|s| s.as_ref().to_string()).collect();
-        let req = DeleteTopicsRequest {
-            topics: names
-                .iter()
-                .map(|n| DeleteTopicState {
-                    name: Some(n.clone()),
-                    ..Default::default()
-                })
-                .collect(),
-            topic_names: names.clone(),
-            timeout_ms: self.api_timeout.as_millis().min(i32::MAX as u128) as i32,
-            ..Default::default()
-        };
-        // Topics go in `Topics` from v6 and in `TopicNames` before: send
-        // whichever the negotiated version has, the other left empty.
         let deadline = self.deadline();
-        let resp = loop {
-            let conn = match self.cluster.metadata().controller_id {
-                id if id >= 0 => self.cluster.connection(id),
-                _ => self.cluster.any_connection(),
-            };
-            let attempt = conn.and_then(|c| {
-                let v = c.version::<DeleteTopicsRequest>()?;
-                let mut r = req.clone();
-                if v >= 6 {
-                    r.topic_names.clear();
-                } else {
-                    r.topics.clear();
-                }
-                c.request_at(&r, v)
-            });
-            match attempt {
-                Ok(r) => break r,
-                Err(e) if e.is_retriable() && Instant::now() < deadline => {
-                    let _ = self.cluster.refresh_topics(Some(&[]));
-                    std::thread::sleep(self.cluster.settings().retry_backoff);
-                }
-                Err(e) => return Err(e),
-            }
-        };
-        let outcomes = resp
-            .responses
-            .iter()
-            .map(|t| {
-                let name = t.name.clone().unwrap_or_else(|| t.topic_id.to_string());
-                TopicOutcome {
-                    result: topic_result(
-                        t.error_code,
-                        t.error_message.clone(),
-                        "DeleteTopics",
-                        &name,
-                    ),
-                    name,
-                }
-            })
-            .collect();
+        let timeout_ms = self.api_timeout.as_millis().min(i32::MAX as u128) as i32;
+        let outcomes =
+            self.per_topic_controller_call("DeleteTopics", names, deadline, |names| {
+                // Topics go in `Topics` from v6 and in `TopicNames` before:
+                // send whichever the negotiated version has.
+                let resp = self
+                    .cluster
+                    .request_controller_with("DeleteTopics", deadline, |c| {
+                        let v = c.version::<DeleteTopicsRequest>()?;
+                        let mut req = DeleteTopicsRequest {
+                            timeout_ms,
+                            ..Default::default()
+                        };
+                        if v >= 6 {
+                            req.topics = names
+                                .iter()
+                                .map(|n| DeleteTopicState {
+                                    name: Some(n.clone()),
+                                    ..Default::default()
+                                })
+                                .collect();
+                        } else {
+                            req.topic_names = names.to_vec();
+                        }
+                        c.request_at(&req, v)
+                    })?;
+                Ok(resp
+                    .responses
+                    .into_iter()
+                    .map(|t| {
+                        let name = t.name.unwrap_or_else(|| t.topic_id.to_string());
+                        (name, t.error_code, t.error_message)
+                    })
+                    .collect())
+            })?;
         self.cluster.request_refresh();
         Ok(outcomes)
     }

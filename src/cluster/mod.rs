@@ -155,14 +155,56 @@ impl Cluster {
         self.metadata.read().unwrap().clone()
     }
 
-    /// A connection to the broker with `node_id` (from metadata).
+    /// A connection to the broker with `node_id` (from metadata). An id the
+    /// metadata names (as a leader, the controller) but does not list among
+    /// its brokers is [`Error::UnknownBroker`], which is retriable: the
+    /// metadata is marked stale so that the next refresh corrects it.
     pub fn connection(&self, node_id: i32) -> Result<Arc<Connection>> {
         let md = self.metadata();
         let broker = md.brokers.get(&node_id).ok_or_else(|| {
             self.request_refresh();
-            Error::InvalidArgument(format!("broker {node_id} is not in the cluster metadata"))
+            Error::UnknownBroker {
+                node_id,
+                known: md.brokers.keys().copied().collect(),
+            }
         })?;
         self.pool.get(&broker.address())
+    }
+
+    /// The controller's node id when the metadata names one and also lists
+    /// it among its brokers; `None` means "no controller known" (none named,
+    /// or an id such as the librdkafka mock cluster's 0 that is no broker).
+    pub fn known_controller(&self) -> Option<i32> {
+        let md = self.metadata();
+        (md.controller_id >= 0 && md.brokers.contains_key(&md.controller_id))
+            .then_some(md.controller_id)
+    }
+
+    /// The error for a controller request that found no controller before
+    /// its deadline: a [`Error::Timeout`] naming the controller id the
+    /// metadata gave (and why it could not be used) when none was known,
+    /// else `last` unchanged.
+    pub fn no_controller_error(&self, api: &str, after: Duration, last: Error) -> Error {
+        if self.known_controller().is_some() {
+            return last;
+        }
+        let md = self.metadata();
+        let named = if md.controller_id < 0 {
+            "metadata names no controller".to_string()
+        } else {
+            let known: Vec<String> = md.brokers.keys().map(i32::to_string).collect();
+            format!(
+                "metadata names controller {}, which is not among its brokers ({})",
+                md.controller_id,
+                known.join(", ")
+            )
+        };
+        Error::Timeout {
+            what: format!(
+                "{api}: no broker accepted the request as controller; {named}; last error: {last}"
+            ),
+            after,
+        }
     }
 
     /// A connection to any broker: known brokers first (starting at a random
@@ -413,37 +455,69 @@ impl Cluster {
         }
     }
 
-    /// Sends `req` to the controller (from metadata), retrying NOT_CONTROLLER
-    /// and network errors with a metadata refresh until `deadline`.
+    /// Sends `req` to the controller (from metadata), retrying network
+    /// errors with a metadata refresh until `deadline`; see
+    /// [`Cluster::request_controller_with`].
     pub fn request_controller<R: Request>(
         &self,
         req: &R,
         deadline: Instant,
     ) -> Result<R::Response> {
+        self.request_controller_with(R::NAME, deadline, |c| c.request(req))
+    }
+
+    /// Runs `attempt` on a connection to the controller, retrying retriable
+    /// failures (network errors, [`Error::UnknownBroker`]) with a metadata
+    /// refresh until `deadline`. When no controller is known (none named, or
+    /// the id named is not among the brokers) metadata is refreshed (at most
+    /// once per `retry.backoff.ms`) and, if it still names none, the request
+    /// goes to any live broker: KRaft brokers forward controller requests.
+    /// Answers with NOT_CONTROLLER inside the response are the caller's to
+    /// retry (see [`Cluster::controller_moved`]).
+    pub fn request_controller_with<T>(
+        &self,
+        api: &str,
+        deadline: Instant,
+        mut attempt: impl FnMut(&Connection) -> Result<T>,
+    ) -> Result<T> {
         loop {
-            if self.metadata().controller_id < 0 {
-                let _ = self.refresh_topics(Some(&[]));
+            let controller = self.known_controller().or_else(|| {
+                self.request_refresh();
+                let _ = self.maybe_refresh();
+                self.known_controller()
+            });
+            let result = match controller {
+                Some(id) => self.connection(id),
+                None => self.any_connection(),
             }
-            let controller = self.metadata().controller_id;
-            let attempt = if controller >= 0 {
-                self.connection(controller).and_then(|c| c.request(req))
-            } else {
-                self.any_connection().and_then(|c| c.request(req))
-            };
-            match attempt {
+            .and_then(|c| attempt(&c));
+            match result {
                 Ok(r) => return Ok(r),
                 Err(e) if e.is_retriable() && Instant::now() < deadline => {
+                    log::debug!("{api} to the controller failed ({e}); retrying");
                     self.request_refresh();
                     let _ = self.refresh_topics(Some(&[]));
+                    let pause = self.settings.retry_backoff.max(self.min_backoff());
                     std::thread::sleep(
-                        self.settings
-                            .retry_backoff
-                            .min(deadline.saturating_duration_since(Instant::now())),
+                        pause.min(deadline.saturating_duration_since(Instant::now())),
                     );
                 }
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// After a NOT_CONTROLLER answer: refreshes metadata (the controller
+    /// moved, or the broker that answered does not forward) and waits
+    /// `retry.backoff.ms` (never past `deadline`) before the caller retries.
+    pub fn controller_moved(&self, deadline: Instant) {
+        self.request_refresh();
+        let _ = self.refresh_topics(Some(&[]));
+        std::thread::sleep(
+            self.settings
+                .retry_backoff
+                .min(deadline.saturating_duration_since(Instant::now())),
+        );
     }
 
     /// Closes every connection (joining their threads).

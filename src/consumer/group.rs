@@ -1052,9 +1052,11 @@ impl Consumer {
             .iter()
             .find(|a| a.name() == protocol)
             .ok_or_else(|| {
-                Error::InvalidArgument(format!(
-                    "the group chose assignor {protocol}, which this consumer does not have"
-                ))
+                // The coordinator's answer: not the caller's mistake.
+                Error::protocol(
+                    "group coordinator",
+                    format!("JoinGroup chose assignor {protocol}, which this member did not offer"),
+                )
             })?;
         let result = assignor.assign(&counts, &subs);
         let mut out = Vec::new();

@@ -604,7 +604,11 @@ impl Consumer {
             .flatten()
             .map(|o| o.offset)
             .ok_or_else(|| {
-                Error::InvalidArgument(format!("the broker returned no {to:?} offset for {tp}"))
+                // A broker's answer: not the caller's mistake.
+                Error::protocol(
+                    format!("leading {tp}"),
+                    format!("ListOffsets answered no {to:?} offset for {tp} and no error code"),
+                )
             })?;
         let st = self.fetcher.subs.get_mut(tp).expect("assigned");
         if st.generation == generation && st.position.is_none() {
@@ -647,9 +651,11 @@ impl Consumer {
             .into_iter()
             .map(|(tp, o)| match o {
                 Some(o) => Ok((tp, o.offset)),
-                None => Err(Error::InvalidArgument(format!(
-                    "{what}: the broker returned no offset for {tp}"
-                ))),
+                // A broker's answer: not the caller's mistake.
+                None => Err(Error::protocol(
+                    format!("leading {tp}"),
+                    format!("{what}: ListOffsets answered no offset for {tp} and no error code"),
+                )),
             })
             .collect()
     }

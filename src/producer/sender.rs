@@ -220,13 +220,24 @@ impl Sender {
     /// Fails batches whose delivery timeout passed while queued.
     fn expire(&mut self, now: Instant) {
         let timeout = self.shared.settings.delivery_timeout;
+        let md = self.shared.cluster.metadata();
         for b in self.shared.accumulator.expire(now, timeout) {
+            // Never sent: say why when metadata named a leader it does not list.
+            let unlisted_leader = md
+                .topics
+                .get(&*b.tp.topic)
+                .and_then(|t| t.partitions.iter().find(|p| p.partition == b.tp.partition))
+                .filter(|p| p.leader >= 0 && !md.brokers.contains_key(&p.leader))
+                .map(|p| Error::UnknownBroker {
+                    node_id: p.leader,
+                    known: md.brokers.keys().copied().collect(),
+                });
             let err = delivery_timeout_error(
                 &b.tp,
                 b.record_count,
                 now.duration_since(b.created),
                 timeout,
-                None,
+                unlisted_leader.as_ref(),
             );
             self.fail_unsent(b, err);
         }
