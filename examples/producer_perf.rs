@@ -12,7 +12,7 @@
 //! P50 ms 50th, P95 ms 95th, P99 ms 99th, P999 ms 99.9th.`
 
 #[path = "../tests/support/mod.rs"]
-mod support;
+pub mod support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -82,7 +82,7 @@ note() { printf '\n=== test.sh: %s ===\n' "$*"; }
 
 if [[ -n ${KAFKA_BOOTSTRAP:-} ]]; then
     note "all suites against KAFKA_BOOTSTRAP=$KAFKA_BOOTSTRAP (KAFKA_BLOCKING_BROKER=${KAFKA_BLOCKING_BROKER:-unset})"
-    cargo test --all-targets --all-features "$@" || status=$?
+    cargo test --no-fail-fast --all-targets --all-features "$@" || status=$?
     cargo test --doc --all-features "$@" || status=$((status ? status : $?))
     exit "$status"
 fi
@@ -101,7 +101,7 @@ done
 
 if [[ $mode == all || $mode == tansu ]]; then
     note "pass 1: unit, fake-broker and mock suites; broker suites on tansu"
-    KAFKA_BLOCKING_BROKER=tansu cargo test --all-features --lib --examples --benches \
+    KAFKA_BLOCKING_BROKER=tansu cargo test --no-fail-fast --all-features --lib --examples --benches \
         "${other_suites[@]}" "${broker_suites[@]}" "$@" || status=$?
     cargo test --doc --all-features "$@" || status=$((status ? status : $?))
 fi
@@ -113,6 +113,6 @@ if [[ $mode == all || $mode == kafka ]]; then
     trap 'bash scripts/kafka.sh stop "$kdir"' EXIT
     bash scripts/kafka.sh start --nodes 1 --dir "$kdir"
     KAFKA_BOOTSTRAP=$(cat "$kdir/bootstrap") KAFKA_BLOCKING_BROKER=kafka \
-        cargo test --all-features "${broker_suites[@]}" "${kafka_only[@]}" "$@" || status=$((status ? status : $?))
+        cargo test --no-fail-fast --all-features "${broker_suites[@]}" "${kafka_only[@]}" "$@" || status=$((status ? status : $?))
 fi
 exit "$status"

@@ -26,6 +26,9 @@
 //! encoded, larger than `buffer.memory`, or sent to a partition the topic
 //! does not have (producer/).
 
+// Both examples bring the test support module along (as `support`).
+#![allow(clippy::duplicate_mod)]
+
 /// `cargo run --example producer_perf`, called in-process.
 #[allow(dead_code)]
 #[path = "../examples/producer_perf.rs"]
@@ -36,8 +39,7 @@ mod producer_perf;
 #[path = "../examples/consumer_perf.rs"]
 mod consumer_perf;
 
-#[allow(dead_code)]
-mod support;
+use producer_perf::support;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -376,7 +378,7 @@ fn admin(fake: &Fake, api_timeout_ms: u64) -> AdminClient {
     AdminClient::new(
         AdminConfig::new()
             .bootstrap_servers(&fake.bootstrap())
-            .set("default.api.timeout.ms", &api_timeout_ms.to_string())
+            .set("default.api.timeout.ms", api_timeout_ms)
             .set("retry.backoff.ms", "20"),
     )
     .unwrap()
@@ -391,7 +393,7 @@ fn producer(fake: &Fake, delivery_timeout_ms: u64) -> Producer {
             .set("linger.ms", "0")
             .set("retry.backoff.ms", "20")
             .set("request.timeout.ms", "1000")
-            .set("delivery.timeout.ms", &delivery_timeout_ms.to_string()),
+            .set("delivery.timeout.ms", delivery_timeout_ms),
     )
     .unwrap()
 }

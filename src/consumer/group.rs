@@ -144,6 +144,8 @@ pub(crate) struct Group {
     joined_topics: BTreeSet<String>,
     /// Partition counts of `joined_topics` at the last join.
     joined_counts: BTreeMap<String, i32>,
+    /// Whether this member led (assigned) the current generation.
+    is_leader: bool,
     member_id: String,
     generation: i32,
     protocol: Option<String>,
@@ -205,6 +207,7 @@ impl Group {
             subscription: None,
             joined_topics: BTreeSet::new(),
             joined_counts: BTreeMap::new(),
+            is_leader: false,
             member_id: String::new(),
             generation: -1,
             protocol: None,
@@ -605,8 +608,16 @@ impl Consumer {
                 }
             }
         }
+        // Metadata changes are the leader's business (as Java's
+        // assignmentSnapshot): it assigned from the partition counts it saw,
+        // and it alone rejoins when they change. A follower that joined
+        // before its own metadata had a new topic would otherwise force a
+        // needless rebalance of the whole group.
         let md = self.fetcher.cluster.metadata();
         let g = self.group.as_mut().expect("group");
+        if !g.is_leader {
+            return;
+        }
         for (topic, count) in &g.joined_counts {
             match md.partition_count(topic) {
                 Some(n) if n as i32 != *count => {
@@ -958,6 +969,7 @@ impl Consumer {
             .clone()
             .unwrap_or_else(|| g.assignors[0].name().to_string());
         let leader = resp.leader == resp.member_id;
+        g.is_leader = leader;
         log::info!(
             "{}: joined generation {} as {} ({}, protocol {protocol})",
             g.context(),
