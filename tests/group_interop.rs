@@ -661,6 +661,14 @@ fn run_member(mut consumer: Consumer, commands: Receiver<Cmd>, state: Arc<Mutex<
 // ---------------------------------------------------------------------------
 // Checks
 
+/// How long a step may take to settle: a bound for a stuck group, not a speed
+/// check. On a busy machine one settle took more than the 40 s once allowed
+/// (roundrobin, after kafka-python left: ours sat at a new generation with no
+/// assignment to the end), consistent with tansu holding its SyncGroup until
+/// the join timeout (max.poll.interval.ms + 5 s = 35 s here) before it joins
+/// again; that recovery plus a rejoin needs more than 40 s.
+const SETTLE_SECS: u64 = 120;
+
 /// Polls `cond` (every 20 ms) until it holds; panics after `secs` with every
 /// member's state, or as soon as one of ours failed.
 fn wait_for(
@@ -795,7 +803,7 @@ fn assert_started_at(
 ) {
     wait_for(
         &format!("{who} reads the handed-over partitions"),
-        30,
+        SETTLE_SECS,
         py,
         ours,
         || {
@@ -854,18 +862,18 @@ fn mixed_group(strategy: &str) {
     // 1. Four members, two of each kind. Ours joins first, so that it leads
     //    (tansu makes the first member the leader and keeps it while it stays).
     let mut ours1 = OurMember::start("ours1", &bootstrap, &topic, &group, strategy);
-    settled_generation(strategy, &[], &[&ours1], 40);
+    settled_generation(strategy, &[], &[&ours1], SETTLE_SECS);
     let mut py1 = PyMember::start("py1", &bootstrap, &topic, &group, strategy);
     let mut py2 = PyMember::start("py2", &bootstrap, &topic, &group, strategy);
     let mut ours2 = OurMember::start("ours2", &bootstrap, &topic, &group, strategy);
     let mut leaders = Vec::new();
-    let (g, _) = settled_generation(strategy, &[&py1, &py2], &[&ours1, &ours2], 40);
+    let (g, _) = settled_generation(strategy, &[&py1, &py2], &[&ours1, &ours2], SETTLE_SECS);
     leaders.push(leader(g, &[&py1, &py2]));
 
     // 2. One of each leaves.
     py2.close();
     ours2.close();
-    let (g, members) = settled_generation(strategy, &[&py1], &[&ours1], 40);
+    let (g, members) = settled_generation(strategy, &[&py1], &[&ours1], SETTLE_SECS);
     leaders.push(leader(g, &[&py1]));
 
     // 3. Ours commits in the middle of its partitions and closes: kafka-python
@@ -877,7 +885,7 @@ fn mixed_group(strategy: &str) {
         .collect();
     wait_for(
         "ours1 reads past the offsets it commits",
-        30,
+        SETTLE_SECS,
         &[&py1],
         &[&ours1],
         || {
@@ -889,7 +897,7 @@ fn mixed_group(strategy: &str) {
     );
     ours1.commit(&topic, &ours_commits);
     ours1.close();
-    let (g, _) = settled_generation(strategy, &[&py1], &[], 40);
+    let (g, _) = settled_generation(strategy, &[&py1], &[], SETTLE_SECS);
     assert_started_at(
         "kafka-python (py1)",
         &ours_commits,
@@ -901,7 +909,7 @@ fn mixed_group(strategy: &str) {
     // 4. A new consumer of ours joins; then kafka-python commits and leaves:
     //    ours takes over at exactly kafka-python's offsets.
     let mut ours3 = OurMember::start("ours3", &bootstrap, &topic, &group, strategy);
-    let (g, members) = settled_generation(strategy, &[&py1], &[&ours3], 40);
+    let (g, members) = settled_generation(strategy, &[&py1], &[&ours3], SETTLE_SECS);
     leaders.push(leader(g, &[&py1]));
     let py_commits: BTreeMap<i32, i64> = members["py1"]
         .partitions
@@ -910,7 +918,7 @@ fn mixed_group(strategy: &str) {
         .collect();
     py1.commit(&py_commits);
     py1.close();
-    let (g, _) = settled_generation(strategy, &[], &[&ours3], 40);
+    let (g, _) = settled_generation(strategy, &[], &[&ours3], SETTLE_SECS);
     assert_started_at(
         "ours (ours3)",
         &py_commits,
