@@ -114,6 +114,9 @@ impl AdminClient {
     /// NOT_CONTROLLER are sent again to the controller the refreshed metadata
     /// names until `default.api.timeout.ms`.
     pub fn create_topics(&self, topics: &[NewTopic]) -> Result<Vec<TopicOutcome>> {
+        for t in topics {
+            crate::cluster::validate_topic_name(&t.name)?;
+        }
         let deadline = self.deadline();
         let timeout_ms = self.api_timeout.as_millis().min(i32::MAX as u128) as i32;
         let outcomes = self.per_topic_controller_call(
@@ -214,6 +217,9 @@ impl AdminClient {
     /// again, as in [`AdminClient::create_topics`]).
     pub fn delete_topics<S: AsRef<str>>(&self, names: &[S]) -> Result<Vec<TopicOutcome>> {
         let names: Vec<String> = names.iter().map(|s| s.as_ref().to_string()).collect();
+        for n in &names {
+            crate::cluster::validate_topic_name(n)?;
+        }
         let deadline = self.deadline();
         let timeout_ms = self.api_timeout.as_millis().min(i32::MAX as u128) as i32;
         let outcomes =
@@ -278,6 +284,9 @@ impl AdminClient {
     /// Full metadata (partitions, leaders, replicas) of the given topics.
     pub fn describe_topics<S: AsRef<str>>(&self, names: &[S]) -> Result<Vec<TopicMetadata>> {
         let names: Vec<String> = names.iter().map(|s| s.as_ref().to_string()).collect();
+        for n in &names {
+            crate::cluster::validate_topic_name(n)?;
+        }
         let md = self
             .cluster
             .refresh_topics_until(Some(&names), self.deadline())?;

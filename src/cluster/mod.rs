@@ -11,7 +11,7 @@
 
 pub mod metadata;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -123,6 +123,8 @@ pub struct Cluster {
     refresh: Mutex<RefreshState>,
     /// Serializes refreshes so concurrent callers do not all send Metadata.
     refresh_lock: Mutex<()>,
+    /// Topics (with the error code) already warned about in the log.
+    warned_topics: Mutex<HashSet<(String, KafkaCode)>>,
 }
 
 impl Cluster {
@@ -137,6 +139,7 @@ impl Cluster {
                 ..Default::default()
             }),
             refresh_lock: Mutex::new(()),
+            warned_topics: Mutex::new(HashSet::new()),
         }
     }
 
@@ -247,10 +250,16 @@ impl Cluster {
                     .join(", "),
                 source: std::io::Error::new(
                     std::io::ErrorKind::NotConnected,
-                    format!(
-                        "no broker reachable; every broker is backing off (next attempt in {} ms)",
-                        wait.as_millis()
-                    ),
+                    match self.connect_failure_summary() {
+                        Some(summary) => format!(
+                            "{summary} (every broker is backing off; next attempt in {} ms)",
+                            wait.as_millis()
+                        ),
+                        None => format!(
+                            "no broker reachable; every broker is backing off (next attempt in {} ms)",
+                            wait.as_millis()
+                        ),
+                    },
                 ),
             }
         }))
@@ -266,6 +275,55 @@ impl Cluster {
             .map(|id| self.pool.backoff_remaining(id))
             .min()
             .unwrap_or_default()
+    }
+
+    /// Why brokers cannot be reached, when connects are failing: e.g.
+    /// `no broker reachable: 127.0.0.1:1 (bootstrap): Connection refused (os
+    /// error 111) (3 attempts)`. "no broker reachable" when no connection is
+    /// open at all, else "unreachable brokers". `None` when every broker
+    /// tried was last connected to successfully.
+    pub fn connect_failure_summary(&self) -> Option<String> {
+        let failures = self.pool.connect_failures();
+        if failures.is_empty() {
+            return None;
+        }
+        let list: Vec<String> = failures.iter().map(|f| f.to_string()).collect();
+        let head = if self.pool.has_live_connection() {
+            "unreachable brokers"
+        } else {
+            "no broker reachable"
+        };
+        Some(format!("{head}: {}", list.join("; ")))
+    }
+
+    /// The one way timeouts name their real cause: a [`Error::Timeout`]
+    /// gets the current connect failures appended (see
+    /// [`Cluster::connect_failure_summary`]); any other error, or a timeout
+    /// while every broker is reachable, is returned unchanged.
+    pub fn annotate(&self, e: Error) -> Error {
+        match e {
+            Error::Timeout { what, after } => match self.connect_failure_summary() {
+                Some(summary) if !what.contains(&summary) => Error::Timeout {
+                    what: format!("{what}; {summary}"),
+                    after,
+                },
+                _ => Error::Timeout { what, after },
+            },
+            e => e,
+        }
+    }
+
+    /// A [`Error::Timeout`] for `what` after `after`: with the connect
+    /// failures when brokers are unreachable (the real cause), else with
+    /// `hint` (what to check when the cluster answered, e.g. "does the
+    /// topic exist?").
+    pub fn timeout_error(&self, what: &str, hint: &str, after: Duration) -> Error {
+        let what = match self.connect_failure_summary() {
+            Some(summary) => format!("{what}: {summary}"),
+            None if hint.is_empty() => what.to_string(),
+            None => format!("{what}; {hint}"),
+        };
+        Error::Timeout { what, after }
     }
 
     /// Adds topics to the set this client keeps metadata for.
@@ -344,6 +402,7 @@ impl Cluster {
             }
         };
         let fresh = ClusterMetadata::from_response(&resp);
+        self.warn_topic_errors(&fresh, conn.address());
         let any_error = fresh.topics.values().any(|t| {
             t.error.is_some_and(|e| e.is_retriable()) || t.partitions.iter().any(|p| p.leader < 0)
         });
@@ -363,6 +422,39 @@ impl Cluster {
         Ok(merged)
     }
 
+    /// Logs a warning for each topic the broker answered with an error
+    /// (as Java's `NetworkClient` does), once per topic and error code until
+    /// the topic is answered without error: e.g. a consumer assigned a topic
+    /// that does not exist would otherwise wait forever in silence.
+    fn warn_topic_errors(&self, fresh: &ClusterMetadata, broker: &BrokerAddress) {
+        let mut warned = self.warned_topics.lock().unwrap();
+        for t in fresh.topics.values() {
+            match t.error {
+                Some(code) => {
+                    if warned.insert((t.name.clone(), code)) {
+                        let hint = if code == KafkaCode::UnknownTopicOrPartition {
+                            if self.settings.allow_auto_create_topics {
+                                " (does the topic exist? the broker did not create it)"
+                            } else {
+                                " (does the topic exist? allow.auto.create.topics=false, so it is not created)"
+                            }
+                        } else {
+                            ""
+                        };
+                        log::warn!(
+                            "{}{hint}",
+                            Error::kafka(
+                                code,
+                                format!("Metadata for topic {} on broker {broker}", t.name)
+                            )
+                        );
+                    }
+                }
+                None => warned.retain(|(name, _)| name != &t.name),
+            }
+        }
+    }
+
     /// [`Cluster::refresh_topics`], retried on retriable errors (after
     /// `retry.backoff.ms`, or the reconnect backoff) until `deadline`.
     pub fn refresh_topics_until(
@@ -380,7 +472,7 @@ impl Cluster {
                         pause.min(deadline.saturating_duration_since(Instant::now())),
                     );
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(self.annotate(e)),
             }
         }
     }
@@ -390,6 +482,8 @@ impl Cluster {
     /// does not exist yields UNKNOWN_TOPIC_OR_PARTITION at the deadline.
     pub fn wait_for_topic(&self, topic: &str, deadline: Instant) -> Result<TopicMetadata> {
         self.add_topics(&[topic]);
+        let mut last_refresh_err: Option<Error> = None;
+        let started = Instant::now();
         loop {
             let md = self.metadata();
             let last_err = match md.topics.get(topic) {
@@ -412,16 +506,33 @@ impl Cluster {
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(last_err.unwrap_or_else(|| Error::Timeout {
-                    what: format!("waiting for metadata of topic {topic}"),
-                    after: Duration::ZERO,
-                }));
+                if let Some(e) = last_err {
+                    return Err(e);
+                }
+                // No answer about the topic: unreachable brokers are the
+                // cause to name, else the last failed refresh.
+                let what = format!("waiting for metadata of topic {topic}");
+                return Err(match (self.connect_failure_summary(), &last_refresh_err) {
+                    (Some(summary), _) => Error::Timeout {
+                        what: format!("{what}: {summary}"),
+                        after: started.elapsed(),
+                    },
+                    (None, Some(e)) => Error::Timeout {
+                        what: format!("{what}; last error: {e}"),
+                        after: started.elapsed(),
+                    },
+                    (None, None) => Error::Timeout {
+                        what,
+                        after: started.elapsed(),
+                    },
+                });
             }
             let result = self.refresh_topics(Some(&[topic.to_string()]));
             if let Err(e) = result {
                 if !e.is_retriable() {
                     return Err(e);
                 }
+                last_refresh_err = Some(e);
             }
             let md = self.metadata();
             let ready = md.topics.get(topic).is_some_and(|t| {
@@ -450,7 +561,7 @@ impl Cluster {
                         pause.min(deadline.saturating_duration_since(Instant::now())),
                     );
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(self.annotate(e)),
             }
         }
     }
@@ -502,7 +613,7 @@ impl Cluster {
                         pause.min(deadline.saturating_duration_since(Instant::now())),
                     );
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(self.annotate(e)),
             }
         }
     }
@@ -526,6 +637,45 @@ impl Cluster {
     }
 }
 
+/// The longest topic name Kafka accepts.
+pub const MAX_TOPIC_NAME_LEN: usize = 249;
+
+/// Checks `name` against Kafka's rules for topic names (as the broker and
+/// the Java client's `Topic.validate`): 1 to 249 characters, only ASCII
+/// letters, digits, `.`, `_` and `-`, and neither `.` nor `..`. Clients call
+/// it before any request, so an invalid name fails locally with the rule it
+/// breaks ([`Error::InvalidArgument`]) whatever a broker would accept.
+pub fn validate_topic_name(name: &str) -> Result<()> {
+    let bad = |rule: String| {
+        Err(Error::InvalidArgument(format!(
+            "invalid topic name \"{}\": {rule}",
+            name.escape_debug()
+        )))
+    };
+    if name.is_empty() {
+        return bad("a topic name must not be empty".into());
+    }
+    if name == "." || name == ".." {
+        return bad("'.' and '..' are not allowed as topic names".into());
+    }
+    let len = name.chars().count();
+    if len > MAX_TOPIC_NAME_LEN {
+        return bad(format!(
+            "it is {len} characters long; Kafka allows at most {MAX_TOPIC_NAME_LEN}"
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
+        return bad(format!(
+            "character '{}' is not allowed (Kafka topic names use only ASCII letters, digits, '.', '_' and '-')",
+            c.escape_debug()
+        ));
+    }
+    Ok(())
+}
+
 /// True for errors that mean "the metadata is out of date".
 pub fn is_routing_error(code: KafkaCode) -> bool {
     matches!(
@@ -544,6 +694,34 @@ pub fn is_routing_error(code: KafkaCode) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn topic_name_rules() {
+        for ok in ["a", "science", "a.b_c-D9", &"x".repeat(249), "..."] {
+            validate_topic_name(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        let cases: [(&str, &str); 6] = [
+            ("", "must not be empty"),
+            (".", "'.' and '..'"),
+            ("..", "'.' and '..'"),
+            ("bad topic", "character ' ' is not allowed"),
+            ("caf\u{e9}", "character 'é' is not allowed"),
+            ("a/b", "character '/' is not allowed"),
+        ];
+        for (bad, rule) in cases {
+            let e = validate_topic_name(bad).unwrap_err().to_string();
+            assert!(
+                e.contains("invalid topic name") && e.contains(rule),
+                "{bad}: {e}"
+            );
+        }
+        let long = "y".repeat(250);
+        let e = validate_topic_name(&long).unwrap_err().to_string();
+        assert!(
+            e.contains("250 characters long") && e.contains("at most 249"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn bootstrap_parsing() {

@@ -389,7 +389,7 @@ impl Consumer {
     fn group_ref(&self) -> Result<&Group> {
         self.group.as_ref().ok_or_else(|| {
             Error::InvalidArgument(
-                "this consumer has no group.id: set group.id to subscribe or commit offsets".into(),
+                "this consumer has no group.id (it is empty, and a group id must be non-empty): set group.id to subscribe or commit offsets".into(),
             )
         })
     }
@@ -397,7 +397,7 @@ impl Consumer {
     fn group_mut(&mut self) -> Result<&mut Group> {
         self.group.as_mut().ok_or_else(|| {
             Error::InvalidArgument(
-                "this consumer has no group.id: set group.id to subscribe or commit offsets".into(),
+                "this consumer has no group.id (it is empty, and a group id must be non-empty): set group.id to subscribe or commit offsets".into(),
             )
         })
     }
@@ -406,10 +406,9 @@ impl Consumer {
     /// assigns partitions of them to this member in the next `poll`.
     pub fn subscribe<S: AsRef<str>>(&mut self, topics: &[S]) -> Result<()> {
         self.ensure_open()?;
-        if topics.iter().any(|t| t.as_ref().is_empty()) {
-            return Err(Error::InvalidArgument(
-                "cannot subscribe to an empty topic name".into(),
-            ));
+        for t in topics {
+            crate::cluster::validate_topic_name(t.as_ref())
+                .map_err(|e| Error::InvalidArgument(format!("cannot subscribe: {e}")))?;
         }
         let set: BTreeSet<String> = topics.iter().map(|t| t.as_ref().to_string()).collect();
         let list: Vec<&str> = set.iter().map(String::as_str).collect();

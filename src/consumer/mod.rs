@@ -264,13 +264,14 @@ impl Consumer {
     pub fn assign(&mut self, partitions: impl IntoIterator<Item = TopicPartition>) -> Result<()> {
         self.ensure_open()?;
         let partitions: Vec<TopicPartition> = partitions.into_iter().collect();
-        if let Some(bad) = partitions
-            .iter()
-            .find(|tp| tp.topic.is_empty() || tp.partition < 0)
-        {
-            return Err(Error::InvalidArgument(format!(
-                "cannot assign {bad:?}: topic must be non-empty and partition >= 0"
-            )));
+        for tp in &partitions {
+            crate::cluster::validate_topic_name(&tp.topic)
+                .map_err(|e| Error::InvalidArgument(format!("cannot assign {tp}: {e}")))?;
+            if tp.partition < 0 {
+                return Err(Error::InvalidArgument(format!(
+                    "cannot assign {tp}: the partition number must be >= 0"
+                )));
+            }
         }
         let mut topics: Vec<&str> = partitions.iter().map(|tp| &*tp.topic).collect();
         topics.sort_unstable();
@@ -289,6 +290,7 @@ impl Consumer {
     /// `default.api.timeout.ms` for it).
     pub fn partitions_for(&mut self, topic: &str) -> Result<Vec<TopicPartition>> {
         self.ensure_open()?;
+        crate::cluster::validate_topic_name(topic)?;
         let t = self
             .fetcher
             .cluster
@@ -314,6 +316,13 @@ impl Consumer {
     /// collected before such an error are returned first; the error comes
     /// with the next call.
     pub fn poll(&mut self, timeout: Duration) -> Result<ConsumerRecords> {
+        // A timeout (e.g. of the group's rebalance) names unreachable
+        // brokers when there are any: the real cause.
+        self.poll_inner(timeout)
+            .map_err(|e| self.fetcher.cluster.annotate(e))
+    }
+
+    fn poll_inner(&mut self, timeout: Duration) -> Result<ConsumerRecords> {
         self.ensure_open()?;
         let start = Instant::now();
         let deadline = start

@@ -173,13 +173,13 @@ impl Fetcher {
                 let last = last_error
                     .map(|e| format!("; last error: {e}"))
                     .unwrap_or_default();
-                return Err(Error::Timeout {
+                return Err(self.cluster.annotate(Error::Timeout {
                     what: format!(
                         "{what} for {} (default.api.timeout.ms){last}",
                         names.join(", ")
                     ),
                     after: timeout,
-                });
+                }));
             }
             std::thread::sleep(self.settings.retry_backoff.min(deadline - now));
             let _ = self.cluster.maybe_refresh();

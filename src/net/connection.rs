@@ -569,7 +569,16 @@ fn decode_body<R: Request>(shared: &Shared, body: Bytes, version: i16) -> Result
 
 fn open_socket(address: &BrokerAddress, settings: &ConnectionSettings) -> io::Result<TcpStream> {
     let addrs: Vec<SocketAddr> = (address.host.as_str(), address.port)
-        .to_socket_addrs()?
+        .to_socket_addrs()
+        .map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot resolve host name {}: {e} (check the host name in bootstrap.servers or the broker's advertised.listeners)",
+                    address.host
+                ),
+            )
+        })?
         .collect();
     if addrs.is_empty() {
         return Err(io::Error::new(

@@ -6,4 +6,4 @@ pub mod connection;
 pub mod pool;
 
 pub use connection::{ApiVersionRanges, BrokerAddress, Connection, ConnectionSettings};
-pub use pool::ConnectionPool;
+pub use pool::{ConnectFailure, ConnectionPool};

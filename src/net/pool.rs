@@ -70,6 +70,41 @@ struct Slot {
     failures: u32,
     retry_at: Option<Instant>,
     last_error: Option<Error>,
+    /// The address of the last connect attempt (for [`ConnectFailure`]).
+    address: Option<BrokerAddress>,
+}
+
+/// The last failed connect to one broker, remembered until a connect to it
+/// succeeds: what timeouts built on the metadata path report as their cause
+/// (see `Cluster::annotate`).
+#[derive(Clone, Debug)]
+pub struct ConnectFailure {
+    /// The broker tried.
+    pub address: BrokerAddress,
+    /// The error of the last attempt.
+    pub error: Error,
+    /// Consecutive failed attempts.
+    pub attempts: u32,
+}
+
+impl std::fmt::Display for ConnectFailure {
+    /// `host:port (id N): cause (N attempts)`; an I/O error shows only its
+    /// cause, as the address is already named.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let plural = if self.attempts == 1 { "" } else { "s" };
+        match &self.error {
+            Error::Io { source, .. } => write!(
+                f,
+                "{}: {source} ({} attempt{plural})",
+                self.address, self.attempts
+            ),
+            e => write!(
+                f,
+                "{}: {e} ({} attempt{plural})",
+                self.address, self.attempts
+            ),
+        }
+    }
 }
 
 /// A pool of broker connections by node id.
@@ -133,6 +168,7 @@ impl ConnectionPool {
                 });
             }
         }
+        s.address = Some(address.clone());
         match Connection::connect(address, &self.settings) {
             Ok(c) => {
                 let c = Arc::new(c);
@@ -145,12 +181,63 @@ impl ConnectionPool {
             Err(e) => {
                 s.failures += 1;
                 let delay = self.backoff.delay(s.failures);
-                log::debug!("connect to {address} failed ({e}); next attempt in {delay:?}");
+                // Like Java's "Connection to node -1 could not be established":
+                // a warning, repeated at 1, 2, 4, 8, ... failures in a row
+                // so that a long outage does not flood the log.
+                if s.failures.is_power_of_two() {
+                    log::warn!(
+                        "connection to {address} could not be established ({} attempt{} in a row): {e}; next attempt in {} ms",
+                        s.failures,
+                        if s.failures == 1 { "" } else { "s" },
+                        delay.as_millis()
+                    );
+                } else {
+                    log::debug!(
+                        "connect to {address} failed ({e}); next attempt in {} ms",
+                        delay.as_millis()
+                    );
+                }
                 s.retry_at = Some(Instant::now() + delay);
                 s.last_error = Some(e.clone());
                 Err(e)
             }
         }
+    }
+
+    /// The brokers whose last connect failed (and none succeeded since),
+    /// with the error and the number of attempts in a row, by address.
+    pub fn connect_failures(&self) -> Vec<ConnectFailure> {
+        let slots: Vec<_> = self.slots.lock().unwrap().values().cloned().collect();
+        let mut out: Vec<ConnectFailure> = slots
+            .iter()
+            .filter_map(|slot| {
+                let s = slot.lock().unwrap();
+                if s.failures == 0 {
+                    return None;
+                }
+                Some(ConnectFailure {
+                    address: s.address.clone()?,
+                    error: s.last_error.clone()?,
+                    attempts: s.failures,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            (&a.address.host, a.address.port).cmp(&(&b.address.host, b.address.port))
+        });
+        out
+    }
+
+    /// True when some connection of this pool is open.
+    pub fn has_live_connection(&self) -> bool {
+        let slots: Vec<_> = self.slots.lock().unwrap().values().cloned().collect();
+        slots.iter().any(|slot| {
+            slot.lock()
+                .unwrap()
+                .conn
+                .as_ref()
+                .is_some_and(|c| !c.is_closed())
+        })
     }
 
     /// The existing live connection to `node_id`, without connecting.

@@ -566,21 +566,25 @@ impl Producer {
         if let Some(n) = self.shared.cluster.metadata().partition_count(topic) {
             return Ok(n);
         }
+        // Not known yet: an invalid name fails here, before any request.
+        crate::cluster::validate_topic_name(topic)?;
         let deadline = Instant::now() + self.shared.settings.max_block;
         match self.shared.cluster.wait_for_topic(topic, deadline) {
             Ok(t) => Ok(t.partitions.len()),
-            Err(Error::Timeout { .. }) => Err(Error::Timeout {
-                what: format!(
-                    "topic {topic} not present in metadata (max.block.ms); does it exist?"
-                ),
-                after: self.shared.settings.max_block,
-            }),
+            // The real cause when brokers are unreachable (issue 17), else
+            // the likely one.
+            Err(Error::Timeout { .. }) => Err(self.shared.cluster.timeout_error(
+                &format!("topic {topic} not present in metadata (max.block.ms)"),
+                "does it exist?",
+                self.shared.settings.max_block,
+            )),
             Err(e) => Err(e),
         }
     }
 
     /// Partitions of `topic` (waiting up to `max.block.ms` for metadata).
     pub fn partitions_for(&self, topic: &str) -> Result<Vec<PartitionMetadata>> {
+        crate::cluster::validate_topic_name(topic)?;
         let deadline = Instant::now() + self.shared.settings.max_block;
         Ok(self
             .shared

@@ -232,13 +232,13 @@ impl Sender {
                     node_id: p.leader,
                     known: md.brokers.keys().copied().collect(),
                 });
-            let err = delivery_timeout_error(
+            let err = self.shared.cluster.annotate(delivery_timeout_error(
                 &b.tp,
                 b.record_count,
                 now.duration_since(b.created),
                 timeout,
                 unlisted_leader.as_ref(),
-            );
+            ));
             self.fail_unsent(b, err);
         }
         let mut expired = Vec::new();
@@ -252,13 +252,13 @@ impl Sender {
         }
         self.retries.retain(|_, q| !q.is_empty());
         for b in expired {
-            let err = delivery_timeout_error(
+            let err = self.shared.cluster.annotate(delivery_timeout_error(
                 &b.tp,
                 b.record_count,
                 now.duration_since(b.created),
                 timeout,
                 b.last_error.as_ref(),
-            );
+            ));
             self.finish(b, Err(err));
         }
     }
