@@ -28,6 +28,13 @@
 //! tansu about session.timeout.ms/2, so pass e.g.
 //! `--consumer-property session.timeout.ms=6000` there). Ctrl-C exits
 //! cleanly (a second Ctrl-C at once). Null keys and values print as `null`.
+//!
+//! The client's warnings (e.g. a topic the broker does not know, a broker
+//! that cannot be reached) go to stderr; `-v`/`--verbose` adds its debug log
+//! (`RUST_LOG` overrides, see `examples/common/log.rs`).
+
+#[path = "common/log.rs"]
+mod tool_log;
 
 use std::collections::BTreeMap;
 use std::io::{self, BufWriter, Write};
@@ -44,7 +51,7 @@ static STOP: AtomicBool = AtomicBool::new(false);
 const USAGE: &str = "usage: console_consumer --bootstrap-server HOST:PORT --topic TOPIC \
 [--group GROUP | --partition N [--offset earliest|latest|N]] [--from-beginning] [--max-messages N] [--timeout-ms MS] [--exit-at-end] \
 [--property print.key=true|print.partition=true|print.offset=true|print.timestamp=true|print.value=false|key.separator=SEP] \
-[--consumer-property k=v]...";
+[--consumer-property k=v]... [-v|--verbose]";
 
 fn usage(why: &str) -> ExitCode {
     if !why.is_empty() {
@@ -117,7 +124,7 @@ impl Format {
 }
 
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
+    let mut args = tool_log::init_from_args(std::env::args().skip(1));
     let mut bootstrap = std::env::var("KAFKA_BOOTSTRAP")
         .ok()
         .filter(|b| !b.is_empty());

@@ -2,9 +2,14 @@
 //!
 //! ```text
 //! cargo run --example console_producer -- --bootstrap-server localhost:9092 --topic t \
-//!     [--producer-property k=v]... [--property parse.key=true --property key.separator=:]
+//!     [--producer-property k=v]... [--property parse.key=true --property key.separator=:] [-v]
 //! ```
+//! Warnings of the client go to stderr; `-v`/`--verbose` adds its debug log
+//! (`RUST_LOG` overrides, see `examples/common/log.rs`).
 //! Exits non-zero, saying why, if any record fails to be delivered.
+
+#[path = "common/log.rs"]
+mod tool_log;
 
 use std::io::BufRead;
 use std::process::ExitCode;
@@ -17,13 +22,13 @@ use kafka_blocking::producer::{Producer, ProducerRecord};
 fn usage() -> ExitCode {
     eprintln!(
         "usage: console_producer --bootstrap-server HOST:PORT --topic TOPIC [--producer-property k=v]... \
-         [--property parse.key=true] [--property key.separator=SEP]"
+         [--property parse.key=true] [--property key.separator=SEP] [-v|--verbose]"
     );
     ExitCode::from(2)
 }
 
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
+    let mut args = tool_log::init_from_args(std::env::args().skip(1));
     let mut bootstrap = std::env::var("KAFKA_BOOTSTRAP").ok();
     let mut topic = None;
     let mut config = ProducerConfig::new();

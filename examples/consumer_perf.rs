@@ -14,10 +14,14 @@
 //! `--bootstrap-server` (and `KAFKA_BOOTSTRAP`) a local tansu broker is
 //! started and the topic filled with `--messages` records of
 //! `--record-size` bytes (default 100) first, with this crate's producer.
-//! Times are UTC.
+//! Times are UTC. `-v`/`--verbose` prints the client's debug log on stderr
+//! (`RUST_LOG` overrides, see `examples/common/log.rs`).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
+
+#[path = "common/log.rs"]
+mod tool_log;
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -27,7 +31,7 @@ use kafka_blocking::producer::{Producer, ProducerRecord};
 use kafka_blocking::{ConsumerConfig, ProducerConfig};
 
 const USAGE: &str = "usage: consumer_perf --bootstrap-server HOST:PORT --topic TOPIC --messages N [--timeout MS] \
-[--from-latest] [--exit-at-end] [--consumer-property k=v]... [--hide-header] [--record-size BYTES (self-contained mode)]";
+[--from-latest] [--exit-at-end] [--consumer-property k=v]... [--hide-header] [--record-size BYTES (self-contained mode)] [-v|--verbose]";
 
 fn usage(why: &str) -> ExitCode {
     if !why.is_empty() {
@@ -85,7 +89,7 @@ fn fill(
 }
 
 fn main() -> ExitCode {
-    run_cli(std::env::args().skip(1))
+    run_cli(tool_log::init_from_args(std::env::args().skip(1)))
 }
 
 /// The tool with its command-line arguments (after the program name);

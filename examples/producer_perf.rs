@@ -10,9 +10,14 @@
 //! Java's summary line:
 //! `N records sent, X records/sec (Y MB/sec), A ms avg latency, M ms max latency,
 //! P50 ms 50th, P95 ms 95th, P99 ms 99th, P999 ms 99.9th.`
+//! `-v`/`--verbose` prints the client's debug log on stderr (`RUST_LOG`
+//! overrides, see `examples/common/log.rs`).
 
 #[path = "../tests/support/mod.rs"]
 pub mod support;
+
+#[path = "common/log.rs"]
+mod tool_log;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,7 +33,7 @@ struct Stats {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    run_cli(std::env::args().skip(1))
+    run_cli(tool_log::init_from_args(std::env::args().skip(1)))
 }
 
 /// The tool with its command-line arguments (after the program name);
