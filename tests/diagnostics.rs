@@ -343,3 +343,87 @@ fn empty_group_id_fails_locally() {
     assert!(e.contains("group.id"), "{e}");
     assert!(started.elapsed() < Duration::from_millis(500));
 }
+
+/// Debug forms (`{:?}`) the message checks allow, by file and the text
+/// around them: quoting a value the user typed, so that an empty or
+/// space-padded value is visible.
+const DEBUG_FORMAT_ALLOWED: &[(&str, &str)] = &[
+    // `invalid configuration acks="2 ": ...`
+    ("src/error.rs", "invalid configuration {key}={value:?}"),
+    // `unknown compression.type "gzp": ...`
+    (
+        "src/protocol/compression.rs",
+        "unknown compression.type {:?}",
+    ),
+];
+
+/// Acceptance 3: no `{:?}`/`{x:?}` in the library's messages (errors and
+/// log lines) outside test modules and comments, except the allowed list;
+/// user-facing text uses Display forms (`topic-0`, not `TopicPartition {..}`).
+#[test]
+fn no_debug_formatting_in_messages() {
+    fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                rust_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    /// `{` name or nothing, `:`, optional `#`, `?`, `}`.
+    fn debug_placeholder(line: &str) -> bool {
+        let b = line.as_bytes();
+        (0..b.len()).any(|i| {
+            if b[i] != b'{' {
+                return false;
+            }
+            let mut j = i + 1;
+            while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] == b'.') {
+                j += 1;
+            }
+            let rest = &line[j..];
+            rest.starts_with(":?}") || rest.starts_with(":#?}")
+        })
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    rust_files(&root.join("src"), &mut files);
+    assert!(files.len() > 20, "src/ not found");
+    let mut found = Vec::new();
+    for file in files {
+        let rel = file
+            .strip_prefix(root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        let text = std::fs::read_to_string(&file).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            let t = line.trim();
+            // Test modules may print what they like.
+            if t == "#[cfg(test)]"
+                && lines
+                    .get(i + 1)
+                    .is_some_and(|n| n.trim().starts_with("mod "))
+            {
+                break;
+            }
+            if t.starts_with("//") || !debug_placeholder(line) {
+                continue;
+            }
+            let allowed = DEBUG_FORMAT_ALLOWED
+                .iter()
+                .any(|(f, snippet)| *f == rel && line.contains(snippet));
+            if !allowed {
+                found.push(format!("{rel}:{}: {t}", i + 1));
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "Debug formatting in messages (use the Display form, or add to DEBUG_FORMAT_ALLOWED with a reason):\n{}",
+        found.join("\n")
+    );
+}

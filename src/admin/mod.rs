@@ -198,7 +198,10 @@ impl AdminClient {
             if again.is_empty() {
                 return Ok(outcomes);
             }
-            log::debug!("{api}: NOT_CONTROLLER for {again:?}; refreshing metadata and retrying");
+            log::debug!(
+                "{api}: NOT_CONTROLLER for {}; refreshing metadata and retrying",
+                again.join(", ")
+            );
             self.cluster.controller_moved(deadline);
             pending = again;
         }

@@ -1125,7 +1125,11 @@ fn constrained_assign(
                 None => {
                     // The quotas add up to the partition count, so this cannot
                     // happen (Java throws here).
-                    log::error!("sticky assignor: no member left for partition {tp:?}");
+                    log::error!(
+                        "sticky assignor: no member left for partition {} of topic index {}",
+                        tp.1,
+                        tp.0
+                    );
                     break;
                 }
             }

@@ -277,7 +277,7 @@ impl Fetcher {
                             log::debug!("ListOffsets for {tp} returned no offset; retrying");
                             st.backoff_until = Some(backoff);
                         } else {
-                            log::debug!("position of {tp} reset to {offset} ({to:?})");
+                            log::debug!("position of {tp} reset to {offset} ({to})");
                             st.seek(offset);
                         }
                     }
@@ -292,7 +292,7 @@ impl Fetcher {
                         st.error = Some(Error::Kafka {
                             code,
                             context: format!(
-                                "ListOffsets for {tp} (resetting its position to {to:?}) on broker {node}"
+                                "ListOffsets for {tp} (resetting its position to {to}) on broker {node}"
                             ),
                             message: None,
                         });
@@ -784,7 +784,7 @@ fn handle_partition(
                             ResetTo::Latest
                         };
                         log::info!(
-                            "fetch offset {fetch_offset} of {tp} is out of range (log {}..{}); resetting to {to:?} (auto.offset.reset)",
+                            "fetch offset {fetch_offset} of {tp} is out of range (log {}..{}); resetting to {to} (auto.offset.reset)",
                             p.log_start_offset,
                             p.high_watermark
                         );

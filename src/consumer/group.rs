@@ -600,8 +600,9 @@ impl Consumer {
                 let g = self.group.as_mut().expect("group");
                 if topics != g.joined_topics {
                     log::info!(
-                        "{}: subscribed topics changed to {topics:?}; rejoining",
-                        g.context()
+                        "{}: subscribed topics changed to [{}]; rejoining",
+                        g.context(),
+                        super::list_or_none(&topics.iter().collect::<Vec<_>>())
                     );
                     g.needs_join = true;
                 }
@@ -1226,9 +1227,9 @@ impl Consumer {
                 g.fatal = Some(Error::kafka(
                     KafkaCode::FencedInstanceId,
                     format!(
-                        "{}: another consumer uses group.instance.id {:?}",
+                        "{}: another consumer uses group.instance.id {}",
                         g.context(),
-                        g.instance_id
+                        g.instance_id.as_deref().unwrap_or("")
                     ),
                 ));
                 g.lose_partitions();

@@ -246,8 +246,8 @@ impl Consumer {
             Ok(())
         } else {
             Err(Error::InvalidArgument(format!(
-                "partition {tp} is not assigned to this consumer (assigned: {:?})",
-                self.fetcher.subs.order()
+                "partition {tp} is not assigned to this consumer (assigned: {})",
+                list_or_none(self.fetcher.subs.order())
             )))
         }
     }
@@ -616,7 +616,7 @@ impl Consumer {
                 // A broker's answer: not the caller's mistake.
                 Error::protocol(
                     format!("leading {tp}"),
-                    format!("ListOffsets answered no {to:?} offset for {tp} and no error code"),
+                    format!("ListOffsets answered no {to} offset for {tp} and no error code"),
                 )
             })?;
         let st = self.fetcher.subs.get_mut(tp).expect("assigned");
@@ -804,6 +804,18 @@ impl Iterator for Iter<'_> {
             }
         }
     }
+}
+
+/// `a, b, c` from the items' Display forms, or `none`: for messages.
+pub(crate) fn list_or_none<T: std::fmt::Display>(items: &[T]) -> String {
+    if items.is_empty() {
+        return "none".to_string();
+    }
+    items
+        .iter()
+        .map(T::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]

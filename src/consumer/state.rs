@@ -43,6 +43,16 @@ pub(crate) enum ResetTo {
     Latest,
 }
 
+impl std::fmt::Display for ResetTo {
+    /// `earliest` or `latest`, as in `auto.offset.reset`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ResetTo::Earliest => "earliest",
+            ResetTo::Latest => "latest",
+        })
+    }
+}
+
 impl ResetTo {
     /// The ListOffsets timestamp meaning this spot.
     pub(crate) fn timestamp(self) -> i64 {
