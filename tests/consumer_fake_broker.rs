@@ -6,8 +6,12 @@
 //! incremental fetch sessions (KIP-227) and topic ids (Fetch v13+); batches
 //! larger than max.partition.fetch.bytes.
 
+#[allow(dead_code)]
+#[path = "support/fake.rs"]
+mod fake;
+use fake::{api_key_and_version, read_frame, write_response};
+
 use std::collections::HashMap;
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -15,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use kafka_blocking::consumer::{Consumer, ConsumerRecord, TopicPartition};
 use kafka_blocking::protocol::compression::Compression;
-use kafka_blocking::protocol::header::{RequestHeader, ResponseHeader};
+use kafka_blocking::protocol::header::RequestHeader;
 use kafka_blocking::protocol::messages::api_versions_response::ApiVersion;
 use kafka_blocking::protocol::messages::fetch_response::{
     AbortedTransaction, FetchableTopicResponse, PartitionData,
@@ -33,7 +37,7 @@ use kafka_blocking::protocol::messages::{
 use kafka_blocking::protocol::records::{
     ControlRecord, ControlRecordType, ProducerState, RecordBatchBuilder,
 };
-use kafka_blocking::protocol::{Bytes, Decodable, KafkaCode, Reader, Request, Response, Uuid};
+use kafka_blocking::protocol::{Bytes, Decodable, KafkaCode, Reader, Request, Uuid};
 use kafka_blocking::{ConsumerConfig, Error};
 
 const TOPIC: &str = "t";
@@ -89,30 +93,6 @@ impl Default for Options {
     }
 }
 
-fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut size = [0u8; 4];
-    s.read_exact(&mut size).ok()?;
-    let n = i32::from_be_bytes(size);
-    assert!((0..1 << 24).contains(&n), "bad request size {n}");
-    let mut body = vec![0u8; n as usize];
-    s.read_exact(&mut body).ok()?;
-    Some(body)
-}
-
-fn write_response<R: Response>(
-    s: &mut TcpStream,
-    correlation_id: i32,
-    version: i16,
-    resp: &R,
-) -> bool {
-    let mut body = Vec::new();
-    ResponseHeader { correlation_id }.encode(&mut body, R::header_version(version));
-    resp.encode(&mut body, version).expect("encode response");
-    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
-    frame.extend_from_slice(&body);
-    s.write_all(&frame).is_ok()
-}
-
 fn start(opts: Options, handler: impl Fn(i32, i64, i32) -> Answer + Send + Sync + 'static) -> Fake {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -146,9 +126,7 @@ fn serve(
     let mut session: HashMap<i32, (i64, i32)> = HashMap::new();
     let mut next_epoch = 0;
     while let Some(frame) = read_frame(&mut s) {
-        let mut r = Reader::new(frame.clone());
-        let api_key = r.read_i16().unwrap();
-        let version = r.read_i16().unwrap();
+        let (api_key, version) = api_key_and_version(&frame);
         let header_version = match api_key {
             18 => ApiVersionsRequest::header_version(version),
             3 => MetadataRequest::header_version(version),

@@ -12,11 +12,11 @@
 
 #[path = "support/mod.rs"]
 mod support;
+use support::fake::{api_key_and_version, read_frame, write_response};
 
 #[path = "support/deadline.rs"]
 mod deadline;
 
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use kafka_blocking::ConsumerConfig;
 use kafka_blocking::consumer::Consumer;
-use kafka_blocking::protocol::header::{RequestHeader, ResponseHeader};
+use kafka_blocking::protocol::header::RequestHeader;
 use kafka_blocking::protocol::messages::api_versions_response::ApiVersion;
 use kafka_blocking::protocol::messages::join_group_response::JoinGroupResponseMember;
 use kafka_blocking::protocol::messages::metadata_response::{
@@ -36,7 +36,7 @@ use kafka_blocking::protocol::messages::{
     HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
     LeaveGroupResponse, MetadataRequest, MetadataResponse, SyncGroupRequest, SyncGroupResponse,
 };
-use kafka_blocking::protocol::{Bytes, Decodable, KafkaCode, Reader, Request, Response, Uuid};
+use kafka_blocking::protocol::{Bytes, Decodable, KafkaCode, Reader, Request, Uuid};
 
 const TOPIC: &str = "t";
 
@@ -52,25 +52,6 @@ enum Never {
 struct Fake {
     port: u16,
     joins: Arc<AtomicUsize>,
-}
-
-fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut size = [0u8; 4];
-    s.read_exact(&mut size).ok()?;
-    let n = i32::from_be_bytes(size);
-    assert!((0..1 << 24).contains(&n), "bad request size {n}");
-    let mut body = vec![0u8; n as usize];
-    s.read_exact(&mut body).ok()?;
-    Some(body)
-}
-
-fn write_response<R: Response>(s: &mut TcpStream, correlation_id: i32, version: i16, resp: &R) {
-    let mut body = Vec::new();
-    ResponseHeader { correlation_id }.encode(&mut body, R::header_version(version));
-    resp.encode(&mut body, version).expect("encode response");
-    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
-    frame.extend_from_slice(&body);
-    let _ = s.write_all(&frame);
 }
 
 fn start(never: Never) -> Fake {
@@ -93,9 +74,7 @@ const PAUSE: Duration = Duration::from_millis(50);
 
 fn serve(mut s: TcpStream, port: u16, never: Never, joins: &AtomicUsize) {
     while let Some(frame) = read_frame(&mut s) {
-        let mut r = Reader::new(frame.clone());
-        let api_key = r.read_i16().unwrap();
-        let version = r.read_i16().unwrap();
+        let (api_key, version) = api_key_and_version(&frame);
         let header_version = match api_key {
             18 => ApiVersionsRequest::header_version(version),
             3 => MetadataRequest::header_version(version),

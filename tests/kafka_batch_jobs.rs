@@ -31,18 +31,6 @@ use kafka_blocking::consumer::{
 use kafka_blocking::producer::{Producer, ProducerRecord};
 use kafka_blocking::{AdminConfig, ProducerConfig};
 
-/// The Apache Kafka node of this run, or `None` (with a note) on another broker.
-fn kafka() -> Option<String> {
-    if support::kafka::real_kafka() {
-        Some(support::tansu::bootstrap())
-    } else {
-        eprintln!(
-            "skipped: needs Apache Kafka (KAFKA_BLOCKING_BROKER=kafka, as scripts/test.sh's second pass)"
-        );
-        None
-    }
-}
-
 const MANY: usize = 2000;
 const PLAIN: usize = 300;
 const COMPACT_KEYS: usize = 10;
@@ -281,7 +269,9 @@ fn offsets(records: &[ConsumerRecord]) -> Vec<i64> {
 
 #[test]
 fn bounded_reads_finish_on_empty_compacted_and_aborted_partitions() {
-    let Some(bootstrap) = kafka() else { return };
+    let Some(bootstrap) = support::kafka::kafka_bootstrap() else {
+        return;
+    };
     let topic = six_partition_topic(&bootstrap);
     wait_for_compaction(&bootstrap, &topic);
     for isolation in ["read_uncommitted", "read_committed"] {
@@ -340,7 +330,9 @@ fn bounded_reads_finish_on_empty_compacted_and_aborted_partitions() {
 
 #[test]
 fn partition_end_events_fire_once_per_partition_reaching_its_end() {
-    let Some(bootstrap) = kafka() else { return };
+    let Some(bootstrap) = support::kafka::kafka_bootstrap() else {
+        return;
+    };
     let topic = six_partition_topic(&bootstrap);
     for isolation in ["read_uncommitted", "read_committed"] {
         let mut c = util::consumer(
@@ -410,7 +402,9 @@ fn partition_end_events_fire_once_per_partition_reaching_its_end() {
 
 #[test]
 fn end_events_are_off_by_default_and_checked() {
-    let Some(bootstrap) = kafka() else { return };
+    let Some(bootstrap) = support::kafka::kafka_bootstrap() else {
+        return;
+    };
     let e = Consumer::new(
         kafka_blocking::ConsumerConfig::new()
             .bootstrap_servers(&bootstrap)
@@ -445,7 +439,9 @@ impl ConsumerRebalanceListener for CommitOnRevoke {
 
 #[test]
 fn bounded_read_in_a_group_that_rebalances_reads_each_record_once() {
-    let Some(bootstrap) = kafka() else { return };
+    let Some(bootstrap) = support::kafka::kafka_bootstrap() else {
+        return;
+    };
     let topic = support::unique_topic("batch-group");
     util::create_topic(&bootstrap, &topic, 6);
     let p = producer(&bootstrap);
@@ -543,7 +539,9 @@ fn parse_batch_job(stdout: &str) -> (BTreeMap<String, u64>, u64) {
 
 #[test]
 fn batch_job_instances_share_the_work_and_a_later_one_finds_nothing() {
-    let Some(bootstrap) = kafka() else { return };
+    let Some(bootstrap) = support::kafka::kafka_bootstrap() else {
+        return;
+    };
     let job = example("batch_job");
     let topic = support::unique_topic("batch-job");
     util::create_topic(&bootstrap, &topic, 6);
@@ -610,7 +608,9 @@ fn batch_job_instances_share_the_work_and_a_later_one_finds_nothing() {
 
 #[test]
 fn console_consumer_exit_at_end_prints_everything_and_exits() {
-    let Some(bootstrap) = kafka() else { return };
+    let Some(bootstrap) = support::kafka::kafka_bootstrap() else {
+        return;
+    };
     let tool = example("console_consumer");
     let topic = support::unique_topic("batch-console");
     util::create_topic(&bootstrap, &topic, 3);

@@ -56,18 +56,6 @@ fn produce(bootstrap: &str, topic: &str, first: i64, count: i64, per_batch: i64,
     p.close(None).unwrap();
 }
 
-/// The Apache Kafka node of this run, or `None` (with a note) on another broker.
-fn kafka() -> Option<String> {
-    if support::kafka::real_kafka() {
-        Some(support::tansu::bootstrap())
-    } else {
-        eprintln!(
-            "skipped: needs Apache Kafka (KAFKA_BLOCKING_BROKER=kafka, as scripts/test.sh's second pass)"
-        );
-        None
-    }
-}
-
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -84,7 +72,9 @@ fn offsets(c: &mut Consumer, n: usize) -> Vec<i64> {
 
 #[test]
 fn end_offsets_and_offsets_for_times_are_exact() {
-    let Some(bootstrap) = kafka() else { return };
+    let Some(bootstrap) = support::kafka::kafka_bootstrap() else {
+        return;
+    };
     let topic = support::unique_topic("exact-offsets");
     util::create_topic(&bootstrap, &topic, 1);
     // An hour ago: recent enough that retention keeps it.
@@ -120,7 +110,9 @@ fn end_offsets_and_offsets_for_times_are_exact() {
 #[test]
 fn seek_past_the_end_resets_per_policy() {
     util::init_log();
-    let Some(bootstrap) = kafka() else { return };
+    let Some(bootstrap) = support::kafka::kafka_bootstrap() else {
+        return;
+    };
     let topic = support::unique_topic("reset-past-end");
     util::create_topic(&bootstrap, &topic, 1);
     produce(&bootstrap, &topic, 0, 5, 1, now_ms());

@@ -57,21 +57,6 @@ const GROUP_RECORDS: i64 = 25;
 // ---------------------------------------------------------------------------
 // The Java peer
 
-/// The Apache Kafka node to test against (`KAFKA_BOOTSTRAP`), or `None` (the
-/// test is skipped, with a note) when this run does not target Apache Kafka:
-/// these tests need its group protocols and a JDK, which only
-/// `scripts/test.sh`'s second pass promises.
-fn kafka() -> Option<String> {
-    if support::kafka::real_kafka() {
-        Some(support::tansu::bootstrap())
-    } else {
-        eprintln!(
-            "skipped: needs KAFKA_BLOCKING_BROKER=kafka and KAFKA_BOOTSTRAP (scripts/test.sh)"
-        );
-        None
-    }
-}
-
 fn bootstrap() -> String {
     support::tansu::bootstrap()
 }
@@ -385,7 +370,9 @@ fn assert_read_exactly(sent: &BTreeMap<(String, i32, i64), Rec>, read: &[Got], w
 
 #[test]
 fn java_writes_every_codec_and_we_read_it_exactly() {
-    let Some(bootstrap) = kafka() else { return };
+    let Some(bootstrap) = support::kafka::kafka_bootstrap() else {
+        return;
+    };
     let started = Instant::now();
     let topics: Vec<String> = CODECS
         .iter()
@@ -463,7 +450,9 @@ fn java_writes_every_codec_and_we_read_it_exactly() {
 
 #[test]
 fn we_write_every_codec_and_java_reads_it_exactly() {
-    let Some(bootstrap) = kafka() else { return };
+    let Some(bootstrap) = support::kafka::kafka_bootstrap() else {
+        return;
+    };
     let started = Instant::now();
     let topics: Vec<String> = CODECS
         .iter()
@@ -1174,7 +1163,9 @@ enum First {
 ///    a committed partition reads it from exactly the committed offset on, to
 ///    its end.
 fn mixed_group(protocol: &str, strategy: &str, first: First) {
-    let Some(bootstrap) = kafka() else { return };
+    let Some(bootstrap) = support::kafka::kafka_bootstrap() else {
+        return;
+    };
     let started = Instant::now();
     let topic = support::unique_topic(&format!("java-group-{strategy}"));
     create_topic(&topic, GROUP_PARTITIONS);

@@ -40,8 +40,8 @@ mod producer_perf;
 mod consumer_perf;
 
 use producer_perf::support;
+use support::fake::{api_key_and_version, decode_request, read_frame, write_response};
 
-use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -51,7 +51,7 @@ use std::time::{Duration, Instant};
 
 use kafka_blocking::admin::{AdminClient, NewTopic};
 use kafka_blocking::producer::{Producer, ProducerRecord};
-use kafka_blocking::protocol::header::{RequestHeader, ResponseHeader};
+use kafka_blocking::protocol::KafkaCode;
 use kafka_blocking::protocol::messages::api_versions_response::ApiVersion;
 use kafka_blocking::protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_blocking::protocol::messages::delete_topics_response::DeletableTopicResult;
@@ -66,7 +66,6 @@ use kafka_blocking::protocol::messages::{
     DeleteTopicsRequest, DeleteTopicsResponse, MetadataRequest, MetadataResponse, ProduceRequest,
     ProduceResponse,
 };
-use kafka_blocking::protocol::{KafkaCode, Reader, Request, Response};
 use kafka_blocking::{AdminConfig, Error, ProducerConfig};
 use support::mock::MockCluster;
 
@@ -200,43 +199,15 @@ impl Fake {
     }
 }
 
-fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut size = [0u8; 4];
-    s.read_exact(&mut size).ok()?;
-    let n = i32::from_be_bytes(size);
-    assert!((0..1 << 24).contains(&n), "bad request size {n}");
-    let mut body = vec![0u8; n as usize];
-    s.read_exact(&mut body).ok()?;
-    Some(body)
-}
-
-fn write_response<R: Response>(s: &mut TcpStream, correlation_id: i32, version: i16, resp: &R) {
-    let mut body = Vec::new();
-    ResponseHeader { correlation_id }.encode(&mut body, R::header_version(version));
-    resp.encode(&mut body, version).expect("encode response");
-    let mut frame = (body.len() as i32).to_be_bytes().to_vec();
-    frame.extend_from_slice(&body);
-    let _ = s.write_all(&frame);
-}
-
-/// Decodes a request's header and body.
-fn decode<R: Request>(frame: Vec<u8>, version: i16) -> (i32, R) {
-    let mut r = Reader::new(frame);
-    let h = RequestHeader::decode(&mut r, R::header_version(version)).unwrap();
-    (h.correlation_id, R::decode(&mut r, version).unwrap())
-}
-
 fn serve(mut s: TcpStream, port: u16, script: Script, counts: &Counts) {
     // Whether the Metadata answers so far were all inconsistent ones.
     let inconsistent = || counts.metadata.load(Ordering::SeqCst) <= script.inconsistent_answers;
     let refuse = || script.not_controller_while_inconsistent && inconsistent();
     while let Some(frame) = read_frame(&mut s) {
-        let mut r = Reader::new(frame.clone());
-        let api_key = r.read_i16().unwrap();
-        let version = r.read_i16().unwrap();
+        let (api_key, version) = api_key_and_version(&frame);
         match api_key {
             18 => {
-                let (id, _) = decode::<ApiVersionsRequest>(frame, version);
+                let (id, _) = decode_request::<ApiVersionsRequest>(frame, version);
                 let api = |api_key, min_version, max_version| ApiVersion {
                     api_key,
                     min_version,
@@ -256,7 +227,7 @@ fn serve(mut s: TcpStream, port: u16, script: Script, counts: &Counts) {
                 write_response(&mut s, id, version.min(3), &resp);
             }
             3 => {
-                let (id, req) = decode::<MetadataRequest>(frame, version);
+                let (id, req) = decode_request::<MetadataRequest>(frame, version);
                 let n = counts.metadata.fetch_add(1, Ordering::SeqCst);
                 let ghost = n < script.inconsistent_answers;
                 let leader = if ghost { GHOST_LEADER } else { BROKER };
@@ -294,7 +265,7 @@ fn serve(mut s: TcpStream, port: u16, script: Script, counts: &Counts) {
                 write_response(&mut s, id, version, &resp);
             }
             19 => {
-                let (id, req) = decode::<CreateTopicsRequest>(frame, version);
+                let (id, req) = decode_request::<CreateTopicsRequest>(frame, version);
                 counts.create_topics.fetch_add(1, Ordering::SeqCst);
                 let code = if refuse() {
                     KafkaCode::NotController.code()
@@ -318,7 +289,7 @@ fn serve(mut s: TcpStream, port: u16, script: Script, counts: &Counts) {
                 write_response(&mut s, id, version, &resp);
             }
             20 => {
-                let (id, req) = decode::<DeleteTopicsRequest>(frame, version);
+                let (id, req) = decode_request::<DeleteTopicsRequest>(frame, version);
                 counts.delete_topics.fetch_add(1, Ordering::SeqCst);
                 let code = if refuse() {
                     KafkaCode::NotController.code()
@@ -344,7 +315,7 @@ fn serve(mut s: TcpStream, port: u16, script: Script, counts: &Counts) {
                 write_response(&mut s, id, version, &resp);
             }
             0 => {
-                let (id, req) = decode::<ProduceRequest>(frame, version);
+                let (id, req) = decode_request::<ProduceRequest>(frame, version);
                 let n = counts.produce.fetch_add(1, Ordering::SeqCst) as i64;
                 let resp = ProduceResponse {
                     responses: req

@@ -43,6 +43,22 @@ pub fn real_kafka() -> bool {
     env::var("KAFKA_BLOCKING_BROKER").is_ok_and(|v| v.eq_ignore_ascii_case("kafka"))
 }
 
+/// The bootstrap of this run's Apache Kafka broker, or `None` with a note
+/// ("skipped") when the run targets another broker. For the `tests/kafka_*.rs`
+/// tests that use the run's broker: `scripts/test.sh` runs them in its Apache
+/// Kafka pass only; a plain `cargo test` on tansu skips them rather than
+/// judging tansu by Kafka's answers.
+pub fn kafka_bootstrap() -> Option<String> {
+    if real_kafka() {
+        Some(super::tansu::bootstrap())
+    } else {
+        eprintln!(
+            "skipped: needs Apache Kafka (KAFKA_BLOCKING_BROKER=kafka, as in scripts/test.sh's second pass)"
+        );
+        None
+    }
+}
+
 /// One Apache Kafka node shared by all tests of this test binary, started on
 /// first use (for `KAFKA_BLOCKING_BROKER=kafka` without `KAFKA_BOOTSTRAP`).
 ///

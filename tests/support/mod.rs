@@ -15,6 +15,7 @@
 //! `warn`).
 #![allow(dead_code)]
 
+pub mod fake;
 pub mod kafka;
 pub mod log;
 pub mod mock;
