@@ -91,11 +91,11 @@ use state::{OffsetResetPolicy, ResetTo};
 /// delivered by a connection's reader thread. The poll loop handles events
 /// in order.
 ///
-/// Seam for consumer groups (issue 5): the group coordinator's responses
-/// (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, OffsetCommit,
-/// OffsetFetch) are meant to arrive on this same channel as more variants,
-/// and its timers (next heartbeat, next auto-commit, max.poll.interval.ms)
-/// to join [`Consumer::next_wakeup`].
+/// Heartbeats and asynchronous commits arrive here too, and the group's timers
+/// (next heartbeat, next auto-commit, max.poll.interval.ms) set the poll
+/// loop's next wake-up. JoinGroup, SyncGroup, OffsetFetch and synchronous
+/// commits are still blocking requests inside `poll` (bounded by its deadline
+/// between rounds); making them events too is issue 11's "poll never blocks".
 pub(crate) enum Event {
     /// A Fetch response (or its failure) from broker `node`.
     Fetch {

@@ -1,6 +1,6 @@
 //! One connection to one broker.
 //!
-//! Threading (see `DESIGN.md`): the socket's read side belongs to a reader
+//! Threading: the socket's read side belongs to a reader
 //! thread that reads size-prefixed responses and hands each to the oldest
 //! in-flight request (Kafka answers in order on a connection). Writers encode
 //! their request outside any lock, then, under the write lock, push the

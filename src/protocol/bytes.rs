@@ -1,7 +1,7 @@
 //! A cheaply clonable, sliceable view of shared immutable bytes.
 //!
 //! Fetched record values borrow from the response buffer through this type, so
-//! consuming uncompressed data never copies it (see `DESIGN.md`, "Speed").
+//! consuming uncompressed data never copies it.
 
 use std::fmt;
 use std::ops::{Deref, Range};
