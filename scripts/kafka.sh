@@ -133,7 +133,17 @@ configure() {
     local rf=1 isr=1
     if ((nodes == 3)); then rf=3; isr=2; fi
     local cluster_id
-    cluster_id=$("$PYTHON" -c 'import base64,os;print(base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("="))')
+    # 16 random bytes, URL-safe base64 without padding, never starting with '-'
+    # (the storage tool would read such an id as an option, as Kafka's own
+    # Uuid.randomUuid avoids for the same reason: one start in 64 failed).
+    cluster_id=$("$PYTHON" -c '
+import base64, os
+while True:
+    i = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+    if not i.startswith("-"):
+        print(i)
+        break
+')
     for ((k = 1; k <= nodes; k++)); do
         local nd=$dir/node-$k
         mkdir -p "$nd/data"
@@ -177,7 +187,7 @@ EOF
         fi
         echo "${ports[2 * k - 2]}" >"$nd/port"
         # shellcheck disable=SC2086
-        "$JAVA" $JVM_OPTS -cp "$lib/*" kafka.tools.StorageTool format -t "$cluster_id" \
+        "$JAVA" $JVM_OPTS -cp "$lib/*" kafka.tools.StorageTool format --cluster-id="$cluster_id" \
             -c "$nd/server.properties" >"$nd/format.log" 2>&1 \
             || { cat "$nd/format.log" >&2; die "formatting node $k failed"; }
     done
