@@ -509,23 +509,16 @@ impl Cluster {
                 if let Some(e) = last_err {
                     return Err(e);
                 }
-                // No answer about the topic: unreachable brokers are the
-                // cause to name, else the last failed refresh.
-                let what = format!("waiting for metadata of topic {topic}");
-                return Err(match (self.connect_failure_summary(), &last_refresh_err) {
-                    (Some(summary), _) => Error::Timeout {
-                        what: format!("{what}: {summary}"),
-                        after: started.elapsed(),
-                    },
-                    (None, Some(e)) => Error::Timeout {
-                        what: format!("{what}; last error: {e}"),
-                        after: started.elapsed(),
-                    },
-                    (None, None) => Error::Timeout {
-                        what,
-                        after: started.elapsed(),
-                    },
-                });
+                // No answer about the topic: the last failed refresh, and
+                // unreachable brokers (annotate) as the cause.
+                let what = match &last_refresh_err {
+                    Some(e) => format!("waiting for metadata of topic {topic}; last error: {e}"),
+                    None => format!("waiting for metadata of topic {topic}"),
+                };
+                return Err(self.annotate(Error::Timeout {
+                    what,
+                    after: started.elapsed(),
+                }));
             }
             let result = self.refresh_topics(Some(&[topic.to_string()]));
             if let Err(e) = result {
@@ -606,29 +599,22 @@ impl Cluster {
                 Ok(r) => return Ok(r),
                 Err(e) if e.is_retriable() && Instant::now() < deadline => {
                     log::debug!("{api} to the controller failed ({e}); retrying");
-                    self.request_refresh();
-                    let _ = self.refresh_topics(Some(&[]));
-                    let pause = self.settings.retry_backoff.max(self.min_backoff());
-                    std::thread::sleep(
-                        pause.min(deadline.saturating_duration_since(Instant::now())),
-                    );
+                    self.controller_moved(deadline);
                 }
                 Err(e) => return Err(self.annotate(e)),
             }
         }
     }
 
-    /// After a NOT_CONTROLLER answer: refreshes metadata (the controller
-    /// moved, or the broker that answered does not forward) and waits
-    /// `retry.backoff.ms` (never past `deadline`) before the caller retries.
+    /// After a NOT_CONTROLLER answer or a failed controller request:
+    /// refreshes metadata (the controller moved, or the broker that answered
+    /// does not forward) and waits `retry.backoff.ms` (or the reconnect
+    /// backoff, if longer; never past `deadline`) before the caller retries.
     pub fn controller_moved(&self, deadline: Instant) {
         self.request_refresh();
         let _ = self.refresh_topics(Some(&[]));
-        std::thread::sleep(
-            self.settings
-                .retry_backoff
-                .min(deadline.saturating_duration_since(Instant::now())),
-        );
+        let pause = self.settings.retry_backoff.max(self.min_backoff());
+        std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
     }
 
     /// Closes every connection (joining their threads).
