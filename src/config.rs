@@ -10,9 +10,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::net::sasl::OAuthBearerTokenProvider;
 
 /// What values a property accepts.
 #[derive(Clone, Copy, Debug)]
@@ -83,9 +85,37 @@ pub(crate) const COMMON_KEYS: &[KeyDef] = &[
     ),
     (
         "security.protocol",
-        Kind::Choice(&["plaintext"]),
+        Kind::Choice(&["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"]),
         Some("plaintext"),
     ),
+    // TLS (security.protocol SSL / SASL_SSL; see src/net/tls.rs). PEM only:
+    // Java's JKS and PKCS12 stores are refused with the command that converts
+    // them.
+    ("ssl.truststore.location", Kind::Str, Some("")),
+    ("ssl.truststore.type", Kind::Str, Some("PEM")),
+    ("ssl.truststore.certificates", Kind::Str, Some("")),
+    ("ssl.keystore.location", Kind::Str, Some("")),
+    ("ssl.keystore.type", Kind::Str, Some("PEM")),
+    ("ssl.keystore.key", Kind::Str, Some("")),
+    ("ssl.keystore.certificate.chain", Kind::Str, Some("")),
+    ("ssl.key.password", Kind::Str, Some("")),
+    (
+        "ssl.endpoint.identification.algorithm",
+        Kind::Str,
+        Some("https"),
+    ),
+    ("ssl.enabled.protocols", Kind::List, Some("TLSv1.2,TLSv1.3")),
+    ("ssl.protocol", Kind::Str, Some("TLSv1.3")),
+    // librdkafka's names for the same files.
+    ("ssl.ca.location", Kind::Str, Some("")),
+    ("ssl.certificate.location", Kind::Str, Some("")),
+    ("ssl.key.location", Kind::Str, Some("")),
+    // SASL (security.protocol SASL_PLAINTEXT / SASL_SSL; see src/net/sasl/).
+    // GSSAPI is Java's default and is refused with the supported list.
+    ("sasl.mechanism", Kind::Str, Some("GSSAPI")),
+    ("sasl.jaas.config", Kind::Str, Some("")),
+    ("sasl.username", Kind::Str, Some("")),
+    ("sasl.password", Kind::Str, Some("")),
     ("client.software.name", Kind::Str, Some("kafka-blocking")),
     (
         "client.software.version",
@@ -247,7 +277,10 @@ impl Properties {
                 }
             }
         }
-        Ok(Resolved { values: out })
+        Ok(Resolved {
+            values: out,
+            oauth_provider: None,
+        })
     }
 }
 
@@ -317,9 +350,56 @@ fn is_secret(key: &str) -> bool {
 }
 
 /// Validated settings with every default filled in.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct Resolved {
     values: BTreeMap<&'static str, String>,
+    /// The OAUTHBEARER token provider registered in code, if any.
+    pub(crate) oauth_provider: Option<Arc<dyn OAuthBearerTokenProvider>>,
+}
+
+impl fmt::Debug for Resolved {
+    /// Secrets are masked, as in [`Properties`].
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut m = f.debug_map();
+        for (k, v) in &self.values {
+            if is_secret(k) && !v.is_empty() {
+                m.entry(k, &"[hidden]");
+            } else {
+                m.entry(k, v);
+            }
+        }
+        if self.oauth_provider.is_some() {
+            m.entry(&"sasl oauthbearer token provider", &"[set in code]");
+        }
+        m.finish()
+    }
+}
+
+/// The OAUTHBEARER token provider a configuration carries (set in code, not a
+/// property). Two configurations are equal when they hold the same provider.
+#[derive(Clone, Default)]
+pub(crate) struct ProviderSlot(pub(crate) Option<Arc<dyn OAuthBearerTokenProvider>>);
+
+impl PartialEq for ProviderSlot {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for ProviderSlot {}
+
+impl fmt::Debug for ProviderSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Some([provider])"
+        } else {
+            "None"
+        })
+    }
 }
 
 impl Resolved {
@@ -357,6 +437,7 @@ macro_rules! client_config {
         #[derive(Clone, Default, Debug, PartialEq, Eq)]
         pub struct $name {
             pub(crate) props: Properties,
+            pub(crate) oauth_provider: ProviderSlot,
         }
 
         impl $name {
@@ -385,6 +466,18 @@ macro_rules! client_config {
             /// Sets `request.timeout.ms`.
             pub fn request_timeout(self, t: Duration) -> Self {
                 self.set("request.timeout.ms", t.as_millis())
+            }
+
+            /// Sets the OAUTHBEARER token provider (for `sasl.mechanism=OAUTHBEARER`):
+            /// called for every authentication and re-authentication, so it can
+            /// hand out a fresh token each time. Takes precedence over an
+            /// unsecured token described in `sasl.jaas.config`.
+            pub fn sasl_oauthbearer_token_provider(
+                mut self,
+                provider: Arc<dyn OAuthBearerTokenProvider>,
+            ) -> Self {
+                self.oauth_provider = ProviderSlot(Some(provider));
+                self
             }
 
             /// Reads Java-style properties text (`key=value` lines, `#` comments).
@@ -421,13 +514,16 @@ client_config!(
 
 impl AdminConfig {
     pub(crate) fn resolve(&self) -> Result<Resolved> {
-        self.props.resolve(&[COMMON_KEYS, ADMIN_KEYS])
+        let mut r = self.props.resolve(&[COMMON_KEYS, ADMIN_KEYS])?;
+        r.oauth_provider = self.oauth_provider.0.clone();
+        Ok(r)
     }
 }
 
 impl ProducerConfig {
     pub(crate) fn resolve(&self) -> Result<Resolved> {
         let mut r = self.props.resolve(&[COMMON_KEYS, PRODUCER_KEYS])?;
+        r.oauth_provider = self.oauth_provider.0.clone();
         // As in Java 3.x: idempotence needs acks=all and at most five requests
         // in flight. When the user asked for idempotence explicitly a conflict
         // is an error; when it is only the default, it is switched off instead.
@@ -464,7 +560,8 @@ impl ProducerConfig {
 
 impl ConsumerConfig {
     pub(crate) fn resolve(&self) -> Result<Resolved> {
-        let r = self.props.resolve(&[COMMON_KEYS, CONSUMER_KEYS])?;
+        let mut r = self.props.resolve(&[COMMON_KEYS, CONSUMER_KEYS])?;
+        r.oauth_provider = self.oauth_provider.0.clone();
         if r.int("heartbeat.interval.ms") >= r.int("session.timeout.ms") {
             return Err(Error::config(
                 "heartbeat.interval.ms",

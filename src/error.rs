@@ -84,6 +84,16 @@ pub enum Error {
         /// The node ids the metadata does list.
         known: Vec<i32>,
     },
+    /// The TLS handshake with a broker failed for a reason that retrying will
+    /// not fix: an untrusted or mismatched certificate, a refused client
+    /// certificate, a listener that does not speak TLS. The message says which
+    /// check failed and which setting to look at.
+    Tls {
+        /// The broker (`host:port`, with its node id when known).
+        broker: String,
+        /// What failed, and what to check.
+        message: String,
+    },
     /// An offset commit was rejected because this consumer is no longer a
     /// member of the group's current generation (Java's
     /// `CommitFailedException`): the partitions may now belong to another
@@ -122,6 +132,23 @@ impl Error {
         }
     }
 
+    /// True for failures to establish who we are or to prove the broker is who
+    /// it claims: TLS handshake failures, SASL authentication errors and an
+    /// unsupported SASL mechanism. A client stops at once on these (as the
+    /// Java client's `AuthenticationException`) instead of retrying.
+    pub fn is_authentication(&self) -> bool {
+        match self {
+            Error::Tls { .. } => true,
+            Error::Kafka { code, .. } => matches!(
+                code,
+                KafkaCode::SaslAuthenticationFailed
+                    | KafkaCode::UnsupportedSaslMechanism
+                    | KafkaCode::IllegalSaslState
+            ),
+            _ => false,
+        }
+    }
+
     /// The Kafka error code, when this is a broker error.
     pub fn kafka_code(&self) -> Option<KafkaCode> {
         match self {
@@ -131,7 +158,8 @@ impl Error {
     }
 
     /// True when retrying the same operation may succeed: retriable Kafka
-    /// errors, network errors and timeouts.
+    /// errors, network errors and timeouts. Authentication, authorization and
+    /// TLS certificate failures are not: they need a configuration change.
     pub fn is_retriable(&self) -> bool {
         match self {
             Error::Kafka { code, .. } => code.is_retriable(),
@@ -216,6 +244,9 @@ impl fmt::Display for Error {
                 )
             }
             Error::CommitFailed(m) => write!(f, "offset commit failed: {m}"),
+            Error::Tls { broker, message } => {
+                write!(f, "TLS handshake with broker {broker} failed: {message}")
+            }
         }
     }
 }
@@ -298,6 +329,10 @@ impl Clone for Error {
                 known: known.clone(),
             },
             Error::CommitFailed(s) => Error::CommitFailed(s.clone()),
+            Error::Tls { broker, message } => Error::Tls {
+                broker: broker.clone(),
+                message: message.clone(),
+            },
         }
     }
 }

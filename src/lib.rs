@@ -35,5 +35,9 @@ pub mod protocol;
 pub use config::{AdminConfig, ConsumerConfig, ProducerConfig};
 pub use consumer::{Consumer, ConsumerRecord, ConsumerRecords, TopicPartition};
 pub use error::{Error, Result};
+/// An unsecured (`alg: none`) OAUTHBEARER token, for brokers with Kafka's
+/// unsecured JWT validator (development and tests only).
+pub use net::sasl::unsecured_token as unsecured_oauthbearer_token;
+pub use net::sasl::{OAuthBearerToken, OAuthBearerTokenProvider};
 pub use producer::{Producer, ProducerRecord, RecordMetadata};
 pub use protocol::KafkaCode;

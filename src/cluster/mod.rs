@@ -20,7 +20,7 @@ pub use metadata::{Broker, ClusterMetadata, PartitionMetadata, TopicMetadata};
 use crate::config::Resolved;
 use crate::error::{Error, Result};
 use crate::net::pool::{Backoff, random_unit};
-use crate::net::{BrokerAddress, Connection, ConnectionPool, ConnectionSettings};
+use crate::net::{BrokerAddress, Connection, ConnectionPool, ConnectionSettings, Security};
 use crate::protocol::messages::MetadataRequest;
 use crate::protocol::messages::metadata_request::MetadataRequestTopic;
 use crate::protocol::{KafkaCode, Request};
@@ -60,6 +60,7 @@ impl ClusterSettings {
                 idle_timeout: (idle >= 0).then(|| Duration::from_millis(idle as u64)),
                 software_name: c.str("client.software.name").to_string(),
                 software_version: c.str("client.software.version").to_string(),
+                security: Security::from_config(c)?,
             },
             reconnect_backoff: Backoff {
                 initial: c.millis("reconnect.backoff.ms"),
@@ -125,6 +126,10 @@ pub struct Cluster {
     refresh_lock: Mutex<()>,
     /// Topics (with the error code) already warned about in the log.
     warned_topics: Mutex<HashSet<(String, KafkaCode)>>,
+    /// TOPIC_AUTHORIZATION_FAILED from the last Metadata answers, not yet
+    /// reported: the consumer raises it from `poll`, as Java's
+    /// `Metadata.maybeThrowAnyException`.
+    unauthorized: Mutex<Option<Error>>,
 }
 
 impl Cluster {
@@ -140,6 +145,7 @@ impl Cluster {
             }),
             refresh_lock: Mutex::new(()),
             warned_topics: Mutex::new(HashSet::new()),
+            unauthorized: Mutex::new(None),
         }
     }
 
@@ -236,6 +242,18 @@ impl Cluster {
                 Err(e) => last = Some(e),
             }
         }
+        // Every broker is backing off: an authentication or TLS failure is
+        // the answer as it stands (retrying will not fix it), not a timeout.
+        if last.is_none() {
+            if let Some(f) = self
+                .pool
+                .connect_failures()
+                .into_iter()
+                .find(|f| f.error.is_authentication())
+            {
+                return Err(f.error);
+            }
+        }
         Err(last.unwrap_or_else(|| {
             let wait = candidates
                 .iter()
@@ -326,6 +344,12 @@ impl Cluster {
         Error::Timeout { what, after }
     }
 
+    /// The TOPIC_AUTHORIZATION_FAILED seen in Metadata answers since the last
+    /// call, naming the topics; taken once.
+    pub fn take_unauthorized(&self) -> Option<Error> {
+        self.unauthorized.lock().unwrap().take()
+    }
+
     /// Adds topics to the set this client keeps metadata for.
     pub fn add_topics<S: AsRef<str>>(&self, topics: &[S]) {
         let mut st = self.refresh.lock().unwrap();
@@ -403,6 +427,24 @@ impl Cluster {
         };
         let fresh = ClusterMetadata::from_response(&resp);
         self.warn_topic_errors(&fresh, conn.address());
+        let mut denied: Vec<&str> = fresh
+            .topics
+            .values()
+            .filter(|t| t.error == Some(KafkaCode::TopicAuthorizationFailed))
+            .map(|t| t.name.as_str())
+            .collect();
+        if !denied.is_empty() {
+            denied.sort_unstable();
+            *self.unauthorized.lock().unwrap() = Some(Error::kafka(
+                KafkaCode::TopicAuthorizationFailed,
+                format!(
+                    "Metadata for topic{} {} on broker {} (the principal lacks DESCRIBE/READ/WRITE ACLs: ask an administrator to grant them)",
+                    if denied.len() > 1 { "s" } else { "" },
+                    denied.join(", "),
+                    conn.address()
+                ),
+            ));
+        }
         let any_error = fresh.topics.values().any(|t| {
             t.error.is_some_and(|e| e.is_retriable()) || t.partitions.iter().any(|p| p.leader < 0)
         });

@@ -357,7 +357,15 @@ impl Consumer {
     fn maintain(&mut self, now: Instant) -> Result<()> {
         self.fetcher.apply_reset_policy()?;
         if let Err(e) = self.fetcher.cluster.maybe_refresh() {
+            // Authentication and TLS failures need a configuration change:
+            // raised at once, as Java's AuthenticationException.
+            if e.is_authentication() {
+                return Err(e);
+            }
             log::debug!("metadata refresh failed: {e}");
+        }
+        if let Some(e) = self.fetcher.cluster.take_unauthorized() {
+            return Err(e);
         }
         self.fetcher.send_resets(now);
         Ok(())

@@ -22,8 +22,14 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::error::{Error, Result};
+use crate::net::sasl::SaslSettings;
+use crate::net::security::Security;
+#[cfg(feature = "tls")]
+use crate::net::tls::{TlsReader, TlsSession, TlsWriter};
 use crate::protocol::header::{RequestHeader, ResponseHeader};
-use crate::protocol::messages::{ApiVersionsRequest, ApiVersionsResponse};
+use crate::protocol::messages::{
+    ApiVersionsRequest, ApiVersionsResponse, SaslAuthenticateRequest, SaslHandshakeRequest,
+};
 use crate::protocol::{Bytes, Decodable, KafkaCode, Reader, Request, Response};
 
 /// Where a broker listens, and its node id (negative for bootstrap addresses
@@ -69,6 +75,8 @@ pub struct ConnectionSettings {
     pub software_name: String,
     /// Sent in ApiVersions v3+.
     pub software_version: String,
+    /// `security.protocol` with its TLS and SASL settings.
+    pub security: Security,
 }
 
 impl Default for ConnectionSettings {
@@ -83,6 +91,7 @@ impl Default for ConnectionSettings {
             idle_timeout: Some(Duration::from_secs(540)),
             software_name: "kafka-blocking".into(),
             software_version: env!("CARGO_PKG_VERSION").into(),
+            security: Security::default(),
         }
     }
 }
@@ -143,13 +152,68 @@ type Callback = Box<dyn FnOnce(Result<Bytes>) + Send>;
 struct InFlight {
     correlation_id: i32,
     api_key: i16,
+    /// -1 for an unframed SASL token of the legacy flow (SaslHandshake v0):
+    /// the answer is a bare size-prefixed token, with no response header.
     response_header_version: i16,
     deadline: Instant,
     callback: Callback,
 }
 
+/// The socket as the writers see it: plain, or TLS-encrypting.
+enum WriteTransport {
+    Plain(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(TlsWriter),
+}
+
+impl WriteTransport {
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        match self {
+            WriteTransport::Plain(s) => s.write_all(data),
+            #[cfg(feature = "tls")]
+            WriteTransport::Tls(t) => t.write_all(data),
+        }
+    }
+}
+
+/// The socket as the reader thread sees it: plain, or TLS-decrypting.
+enum ReadTransport {
+    Plain(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(TlsReader),
+}
+
+impl ReadTransport {
+    fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            ReadTransport::Plain(s) => s.set_read_timeout(t),
+            #[cfg(feature = "tls")]
+            ReadTransport::Tls(r) => r.tcp().set_read_timeout(t),
+        }
+    }
+
+    fn read(&mut self, buf: &mut [u8], shared: &Shared) -> io::Result<usize> {
+        #[cfg(not(feature = "tls"))]
+        let _ = shared;
+        match self {
+            ReadTransport::Plain(s) => s.read(buf),
+            #[cfg(feature = "tls")]
+            ReadTransport::Tls(r) => r.read_with(buf, &mut || {
+                // Records the session made by itself (a KeyUpdate reply, an
+                // alert): sent now if no writer holds the socket, else by the
+                // writer with its request (see TlsSession's lock order).
+                if let Ok(mut w) = shared.write.try_lock() {
+                    if let WriteTransport::Tls(t) = &mut w.out {
+                        let _ = t.flush_pending();
+                    }
+                }
+            }),
+        }
+    }
+}
+
 struct WriteSide {
-    stream: TcpStream,
+    out: WriteTransport,
     next_correlation_id: i32,
     buf: Vec<u8>,
 }
@@ -163,8 +227,14 @@ struct Shared {
     /// Why the connection closed, for callers that arrive later.
     close_reason: Mutex<Option<Error>>,
     last_activity: Mutex<Instant>,
+    /// Responses received so far (to tell "closed after ApiVersions" apart).
+    answered: std::sync::atomic::AtomicUsize,
     /// A handle used only to shut the socket down from any thread.
     shutdown_handle: TcpStream,
+    /// When SASL re-authentication is due (KIP-368), and when a connection
+    /// that no writer used since should rather be closed: set from the
+    /// session lifetime the broker returned, `None` when it sets no limit.
+    reauth_at: Mutex<Option<(Instant, Instant)>>,
 }
 
 impl Shared {
@@ -217,7 +287,8 @@ impl Connection {
     /// and negotiates API versions.
     pub fn connect(address: &BrokerAddress, settings: &ConnectionSettings) -> Result<Connection> {
         let label = address.to_string();
-        let stream = open_socket(address, settings).map_err(|source| Error::Io {
+        #[allow(unused_mut)] // mutated by the TLS handshake
+        let mut stream = open_socket(address, settings).map_err(|source| Error::Io {
             broker: label.clone(),
             source,
         })?;
@@ -225,13 +296,37 @@ impl Connection {
             broker: label.clone(),
             source,
         };
-        let reader_stream = stream.try_clone().map_err(io_err)?;
         let shutdown_handle = stream.try_clone().map_err(io_err)?;
+        #[cfg(feature = "tls")]
+        let (reader_side, writer_side) = match &settings.security.tls {
+            Some(tls) => {
+                let session = TlsSession::new(tls.handshake(
+                    &mut stream,
+                    &address.host,
+                    &label,
+                    settings.connect_timeout,
+                )?);
+                let reader_stream = stream.try_clone().map_err(io_err)?;
+                (
+                    ReadTransport::Tls(TlsReader::new(reader_stream, session.clone())),
+                    WriteTransport::Tls(TlsWriter::new(stream, session)),
+                )
+            }
+            None => (
+                ReadTransport::Plain(stream.try_clone().map_err(io_err)?),
+                WriteTransport::Plain(stream),
+            ),
+        };
+        #[cfg(not(feature = "tls"))]
+        let (reader_side, writer_side) = (
+            ReadTransport::Plain(stream.try_clone().map_err(io_err)?),
+            WriteTransport::Plain(stream),
+        );
         let shared = Arc::new(Shared {
             label: label.clone(),
             settings: settings.clone(),
             write: Mutex::new(WriteSide {
-                stream,
+                out: writer_side,
                 next_correlation_id: 1,
                 buf: Vec::with_capacity(1024),
             }),
@@ -240,11 +335,13 @@ impl Connection {
             close_reason: Mutex::new(None),
             last_activity: Mutex::new(Instant::now()),
             shutdown_handle,
+            reauth_at: Mutex::new(None),
+            answered: std::sync::atomic::AtomicUsize::new(0),
         });
         let thread_shared = shared.clone();
         let reader = std::thread::Builder::new()
             .name(format!("kafka-conn-{}:{}", address.host, address.port))
-            .spawn(move || read_loop(reader_stream, thread_shared))
+            .spawn(move || read_loop(reader_side, thread_shared))
             .map_err(io_err)?;
         let mut conn = Connection {
             address: address.clone(),
@@ -255,6 +352,17 @@ impl Connection {
         match conn.negotiate_versions() {
             Ok(v) => conn.versions = v,
             Err(e) => {
+                conn.close();
+                return Err(e);
+            }
+        }
+        // SASL before any other request (ApiVersions is allowed first: it
+        // tells which SaslHandshake/SaslAuthenticate versions to use).
+        if let Some(sasl) = &settings.security.sasl {
+            let mut w = conn.shared.write.lock().unwrap();
+            let authenticated = conn.authenticate(&mut w, sasl);
+            drop(w);
+            if let Err(e) = authenticated {
                 conn.close();
                 return Err(e);
             }
@@ -440,21 +548,7 @@ impl Connection {
                 let _ = tx.send(res);
             }),
         )?;
-        match rx.recv_timeout(timeout) {
-            Ok(res) => res,
-            Err(_) => {
-                let err = Error::Timeout {
-                    what: format!(
-                        "{} request to broker {} got no response (request.timeout.ms); the connection was closed",
-                        R::NAME,
-                        self.shared.label
-                    ),
-                    after: timeout,
-                };
-                self.shared.fail(err.clone());
-                Err(err)
-            }
-        }
+        self.wait_response(&rx, R::NAME, timeout)
     }
 
     fn send_raw<R: Request>(
@@ -477,6 +571,24 @@ impl Connection {
             )));
         }
         let mut w = self.shared.write.lock().unwrap();
+        self.maybe_reauthenticate(&mut w)?;
+        self.send_locked(&mut w, req, version, expect_response, timeout, callback)
+    }
+
+    /// Writes one request; the caller holds the write lock, so requests
+    /// reach the socket in the order their in-flight entries are queued.
+    fn send_locked<R: Request>(
+        &self,
+        w: &mut WriteSide,
+        req: &R,
+        version: i16,
+        expect_response: bool,
+        timeout: Duration,
+        callback: Callback,
+    ) -> Result<()> {
+        if self.is_closed() {
+            return Err(self.shared.closed_error());
+        }
         let correlation_id = w.next_correlation_id;
         w.next_correlation_id = w.next_correlation_id.wrapping_add(1).max(1);
         // Encode into the connection's reusable buffer; the size prefix is
@@ -508,13 +620,12 @@ impl Connection {
                 callback,
             });
         }
-        let written = w.stream.write_all(&buf);
+        let written = w.out.write_all(&buf);
         w.buf = buf;
         if w.buf.capacity() > 1 << 20 {
             // Do not keep a huge produce buffer alive per connection.
             w.buf = Vec::with_capacity(1024);
         }
-        drop(w);
         *self.shared.last_activity.lock().unwrap() = Instant::now();
         if let Err(source) = written {
             let err = Error::Io {
@@ -525,6 +636,240 @@ impl Connection {
             return Err(err);
         }
         Ok(())
+    }
+
+    /// Authenticates with SASL (on connect, and again for KIP-368
+    /// re-authentication) while the caller holds the write lock, so no other
+    /// request is written between SaslHandshake and the last
+    /// SaslAuthenticate. Responses to requests already in flight still
+    /// arrive in order before ours (the broker answers in order).
+    ///
+    /// SaslHandshake v1+ is followed by SaslAuthenticate requests; against
+    /// a broker with only SaslHandshake v0 (before Kafka 1.0) the tokens go
+    /// unframed: a size-prefixed token each way, no request header.
+    fn authenticate(&self, w: &mut WriteSide, sasl: &SaslSettings) -> Result<()> {
+        let label = &self.shared.label;
+        let mech = sasl.mechanism().name();
+        let who = match sasl.user() {
+            Some(user) => {
+                format!("SASL/{mech} authentication of user {user:?} with broker {label}")
+            }
+            None => format!("SASL/{mech} authentication with broker {label}"),
+        };
+        let Ok(hs_version) = self.versions.pick::<SaslHandshakeRequest>(label) else {
+            return Err(Error::Kafka {
+                code: KafkaCode::IllegalSaslState,
+                context: who,
+                message: Some(
+                    "the broker does not offer SaslHandshake: check security.protocol".into(),
+                ),
+            });
+        };
+        let hs = self.exchange_locked(
+            w,
+            &SaslHandshakeRequest {
+                mechanism: mech.to_string(),
+                ..Default::default()
+            },
+            hs_version,
+        )?;
+        if let Some(code) = KafkaCode::from_code(hs.error_code) {
+            let message = match code {
+                KafkaCode::UnsupportedSaslMechanism => format!(
+                    "{mech} is not enabled on this listener; the broker offers: {} (set sasl.mechanism to one of them)",
+                    if hs.mechanisms.is_empty() {
+                        "none".to_string()
+                    } else {
+                        hs.mechanisms.join(", ")
+                    }
+                ),
+                KafkaCode::IllegalSaslState => "the broker did not expect a SASL handshake: this listener is probably not a SASL listener (use security.protocol PLAINTEXT or SSL for it)".to_string(),
+                _ => String::new(),
+            };
+            return Err(Error::Kafka {
+                code,
+                context: who,
+                message: (!message.is_empty()).then_some(message),
+            });
+        }
+        let with_broker = |e: Error| match e {
+            Error::Kafka {
+                code,
+                context,
+                message,
+            } if !context.contains(label.as_str()) => Error::Kafka {
+                code,
+                context: format!("{context} with broker {label}"),
+                message,
+            },
+            e => e,
+        };
+        let auth_version = if hs_version >= 1 {
+            self.versions.pick::<SaslAuthenticateRequest>(label).ok()
+        } else {
+            None
+        };
+        let mut session = sasl.start().map_err(with_broker)?;
+        let mut token = Some(session.initial_response().map_err(with_broker)?);
+        let mut lifetime_ms = 0;
+        while let Some(t) = token.take() {
+            let challenge = match auth_version {
+                Some(v) => {
+                    let resp = self.exchange_locked(
+                        w,
+                        &SaslAuthenticateRequest {
+                            auth_bytes: Bytes::from(t),
+                            ..Default::default()
+                        },
+                        v,
+                    )?;
+                    if let Some(code) = KafkaCode::from_code(resp.error_code) {
+                        return Err(Error::Kafka {
+                            code,
+                            context: who,
+                            message: resp.error_message.clone(),
+                        });
+                    }
+                    lifetime_ms = resp.session_lifetime_ms;
+                    resp.auth_bytes
+                }
+                None => self.token_locked(w, &t).map_err(|e| match e {
+                    Error::Io { .. } | Error::Closed(_) => Error::Kafka {
+                        code: KafkaCode::SaslAuthenticationFailed,
+                        context: who.clone(),
+                        message: Some(
+                            "the broker closed the connection during authentication (legacy SASL flow): check the credentials".into(),
+                        ),
+                    },
+                    e => e,
+                })?,
+            };
+            token = session.evaluate(&challenge).map_err(with_broker)?;
+        }
+        let reauth = (lifetime_ms > 0).then(|| {
+            // As the Java client: somewhere in 85-95% of the session lifetime,
+            // so that many connections do not all re-authenticate at once. A
+            // connection no writer touches by half-way to the end is closed
+            // by its reader instead (the next request reconnects).
+            let fraction = 0.85 + 0.10 * crate::net::pool::random_unit();
+            let lifetime = Duration::from_millis(lifetime_ms as u64);
+            let now = Instant::now();
+            let due = now + lifetime.mul_f64(fraction);
+            let end = now + lifetime;
+            (due, due + (end - due) / 2)
+        });
+        *self.shared.reauth_at.lock().unwrap() = reauth;
+        log::debug!(
+            "authenticated with broker {label} using SASL/{mech}{}{}",
+            sasl.user()
+                .map(|u| format!(" as {u:?}"))
+                .unwrap_or_default(),
+            if lifetime_ms > 0 {
+                format!(" (session lifetime {lifetime_ms} ms)")
+            } else {
+                String::new()
+            }
+        );
+        Ok(())
+    }
+
+    /// Re-authenticates (KIP-368) when the broker-given session lifetime is
+    /// nearly over; called by writers under the write lock before their
+    /// request, so the new session is in place before the old one ends.
+    fn maybe_reauthenticate(&self, w: &mut WriteSide) -> Result<()> {
+        let due =
+            matches!(*self.shared.reauth_at.lock().unwrap(), Some((at, _)) if Instant::now() >= at);
+        if !due {
+            return Ok(());
+        }
+        let Some(sasl) = &self.shared.settings.security.sasl else {
+            return Ok(());
+        };
+        *self.shared.reauth_at.lock().unwrap() = None;
+        log::debug!(
+            "re-authenticating with broker {} (session lifetime nearly over)",
+            self.shared.label
+        );
+        if let Err(e) = self.authenticate(w, sasl) {
+            self.shared.fail(e.clone());
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Sends `req` and waits for its response while holding the write lock.
+    fn exchange_locked<R: Request>(
+        &self,
+        w: &mut WriteSide,
+        req: &R,
+        version: i16,
+    ) -> Result<R::Response> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let timeout = self.shared.settings.request_timeout;
+        self.send_locked(
+            w,
+            req,
+            version,
+            true,
+            timeout,
+            Box::new(move |res| {
+                let _ = tx.send(res);
+            }),
+        )?;
+        let body = self.wait_response(&rx, R::NAME, timeout)?;
+        decode_body::<R>(&self.shared, body, version)
+    }
+
+    /// Sends one unframed SASL token (legacy flow) and waits for the broker's.
+    fn token_locked(&self, w: &mut WriteSide, token: &[u8]) -> Result<Bytes> {
+        if self.is_closed() {
+            return Err(self.shared.closed_error());
+        }
+        let (tx, rx) = mpsc::sync_channel(1);
+        let timeout = self.shared.settings.request_timeout;
+        self.shared.in_flight.lock().unwrap().push_back(InFlight {
+            correlation_id: 0,
+            api_key: SaslAuthenticateRequest::API_KEY,
+            response_header_version: -1,
+            deadline: Instant::now() + timeout,
+            callback: Box::new(move |res| {
+                let _ = tx.send(res);
+            }),
+        });
+        let mut frame = Vec::with_capacity(4 + token.len());
+        frame.extend_from_slice(&(token.len() as u32).to_be_bytes());
+        frame.extend_from_slice(token);
+        if let Err(source) = w.out.write_all(&frame) {
+            let err = Error::Io {
+                broker: self.shared.label.clone(),
+                source,
+            };
+            self.shared.fail(err.clone());
+            return Err(err);
+        }
+        self.wait_response(&rx, "SASL token", timeout)
+    }
+
+    fn wait_response(
+        &self,
+        rx: &mpsc::Receiver<Result<Bytes>>,
+        what: &str,
+        timeout: Duration,
+    ) -> Result<Bytes> {
+        match rx.recv_timeout(timeout) {
+            Ok(res) => res,
+            Err(_) => {
+                let err = Error::Timeout {
+                    what: format!(
+                        "{what} request to broker {} got no response (request.timeout.ms); the connection was closed",
+                        self.shared.label
+                    ),
+                    after: timeout,
+                };
+                self.shared.fail(err.clone());
+                Err(err)
+            }
+        }
     }
 
     /// Closes the socket, fails in-flight requests and joins the reader thread.
@@ -620,7 +965,7 @@ fn connect_any(addrs: &[SocketAddr], settings: &ConnectionSettings) -> io::Resul
 /// and the idle timeout.
 const TICK: Duration = Duration::from_millis(200);
 
-fn read_loop(mut stream: TcpStream, shared: Arc<Shared>) {
+fn read_loop(mut stream: ReadTransport, shared: Arc<Shared>) {
     let label = shared.label.clone();
     let mut size_buf = [0u8; 4];
     loop {
@@ -637,11 +982,31 @@ fn read_loop(mut stream: TcpStream, shared: Arc<Shared>) {
             }
         }
         let size = i32::from_be_bytes(size_buf);
-        if size < 4 || size as usize > shared.settings.max_response_size {
+        // A TLS record (alert 0x15 or handshake 0x16, version 3.x) where a
+        // response size belongs: a TLS listener reached without TLS.
+        if matches!(size_buf, [0x15 | 0x16, 0x03, 0..=0x04, _])
+            && !shared.settings.security.protocol.uses_tls()
+        {
+            shared.fail(Error::Tls {
+                broker: label.clone(),
+                message: "the broker answered with a TLS record: this listener expects TLS; set security.protocol=SSL (or SASL_SSL) and the ssl.* settings".into(),
+            });
+            return;
+        }
+        // A legacy SASL token may be empty; every Kafka response has at least
+        // its correlation id.
+        let raw = shared
+            .in_flight
+            .lock()
+            .unwrap()
+            .front()
+            .is_some_and(|p| p.response_header_version < 0);
+        let min = if raw { 0 } else { 4 };
+        if size < min || size as usize > shared.settings.max_response_size {
             shared.fail(Error::protocol(
                 &label,
                 format!(
-                    "response size {size} is outside 4..={} bytes (receive.message.max.bytes)",
+                    "response size {size} is outside {min}..={} bytes (receive.message.max.bytes)",
                     shared.settings.max_response_size
                 ),
             ));
@@ -668,7 +1033,12 @@ fn read_loop(mut stream: TcpStream, shared: Arc<Shared>) {
         let Some(pending) = shared.in_flight.lock().unwrap().pop_front() else {
             return;
         };
+        shared.answered.fetch_add(1, Ordering::SeqCst);
         let body = Bytes::from(body);
+        if pending.response_header_version < 0 {
+            (pending.callback)(Ok(body));
+            continue;
+        }
         let mut r = Reader::new(body.clone());
         let header = match ResponseHeader::decode(&mut r, pending.response_header_version) {
             Ok(h) => h,
@@ -699,7 +1069,7 @@ fn read_loop(mut stream: TcpStream, shared: Arc<Shared>) {
 /// Fills `buf[*got..]`, waking every [`TICK`] to check request deadlines and
 /// the idle timeout. `Ok(false)` means the connection was closed by us.
 fn read_full(
-    stream: &mut TcpStream,
+    stream: &mut ReadTransport,
     shared: &Shared,
     buf: &mut [u8],
     got: &mut usize,
@@ -714,14 +1084,23 @@ fn read_full(
             return Ok(false);
         }
         let _ = stream.set_read_timeout(Some(TICK));
-        match stream.read(&mut buf[*got..]) {
+        match stream.read(&mut buf[*got..], shared) {
             Ok(0) => {
                 if shared.closed.load(Ordering::SeqCst) {
                     return Ok(false);
                 }
+                // A SASL listener answers ApiVersions, then drops a client
+                // that sends anything but SaslHandshake.
+                let hint = if shared.answered.load(Ordering::SeqCst) == 1
+                    && shared.settings.security.sasl.is_none()
+                {
+                    " right after ApiVersions: a SASL listener does this to clients that do not authenticate (set security.protocol=SASL_PLAINTEXT or SASL_SSL and sasl.mechanism), or the broker is stopping"
+                } else {
+                    ""
+                };
                 return Err(io_err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
-                    "the broker closed the connection",
+                    format!("the broker closed the connection{hint}"),
                 )));
             }
             Ok(n) => *got += n,
@@ -738,6 +1117,18 @@ fn read_full(
             Err(e) => {
                 if shared.closed.load(Ordering::SeqCst) {
                     return Ok(false);
+                }
+                #[cfg(feature = "tls")]
+                if let (Some(tls), Some(inner)) = (
+                    &shared.settings.security.tls,
+                    e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()),
+                ) {
+                    // E.g. TLS 1.3's refusal of our client certificate, which
+                    // arrives as an alert after the handshake.
+                    return Err(Error::Tls {
+                        broker: shared.label.clone(),
+                        message: tls.describe("", inner),
+                    });
                 }
                 return Err(io_err(e));
             }
@@ -763,6 +1154,18 @@ fn check_deadlines(shared: &Shared, idle_possible: bool) -> Result<()> {
             after: shared.settings.request_timeout,
         }),
         None if idle_possible => {
+            // A SASL session due for re-authentication on a connection no
+            // writer uses: close it (the next request reconnects) rather than
+            // let the broker drop it at expiry under a request.
+            if matches!(*shared.reauth_at.lock().unwrap(), Some((_, close_at)) if now >= close_at) {
+                return Err(Error::Io {
+                    broker: shared.label.clone(),
+                    source: io::Error::new(
+                        io::ErrorKind::ConnectionAborted,
+                        "closed while idle because its SASL session lifetime (connections.max.reauth.ms on the broker) was nearly over",
+                    ),
+                });
+            }
             if let Some(idle) = shared.settings.idle_timeout {
                 if now.duration_since(*shared.last_activity.lock().unwrap()) >= idle {
                     return Err(Error::Io {

@@ -1,9 +1,15 @@
 //! Connections to brokers: one blocking socket per broker with its own reader
-//! thread ([`connection`]), and a pool of them by node id with reconnect
-//! backoff ([`pool`]).
+//! thread ([`connection`]), secured as `security.protocol` says
+//! ([`security`]: TLS in [`tls`] with the `tls` feature, SASL in [`sasl`]),
+//! and a pool of them by node id with reconnect backoff ([`pool`]).
 
 pub mod connection;
 pub mod pool;
+pub mod sasl;
+pub mod security;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use connection::{ApiVersionRanges, BrokerAddress, Connection, ConnectionSettings};
 pub use pool::{ConnectFailure, ConnectionPool};
+pub use security::{Security, SecurityProtocol};

@@ -311,7 +311,9 @@ impl Sender {
                 }
             }
             Err(e) => {
-                if e.is_retriable() {
+                // Connect failures, authentication ones included, are
+                // already warned about (throttled) by the connection pool.
+                if e.is_retriable() || e.is_authentication() {
                     log::debug!("InitProducerId failed: {e}; retrying");
                 } else {
                     log::warn!("InitProducerId failed: {e}; retrying");
