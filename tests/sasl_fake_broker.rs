@@ -142,7 +142,6 @@ fn serve(mut s: TcpStream, port: u16, mode: Mode, seen: Arc<Mutex<Seen>>) {
                     &SaslHandshakeResponse {
                         error_code,
                         mechanisms: offered,
-                        ..Default::default()
                     },
                 )
             }

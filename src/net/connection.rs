@@ -650,16 +650,18 @@ impl Connection {
     fn authenticate(&self, w: &mut WriteSide, sasl: &SaslSettings) -> Result<()> {
         let label = &self.shared.label;
         let mech = sasl.mechanism().name();
-        let who = match sasl.user() {
+        // Evaluated when needed: an OAUTHBEARER principal is known only once
+        // the token provider has been asked.
+        let who = || match sasl.user() {
             Some(user) => {
-                format!("SASL/{mech} authentication of user {user:?} with broker {label}")
+                format!("SASL/{mech} authentication of user \"{user}\" with broker {label}")
             }
             None => format!("SASL/{mech} authentication with broker {label}"),
         };
         let Ok(hs_version) = self.versions.pick::<SaslHandshakeRequest>(label) else {
             return Err(Error::Kafka {
                 code: KafkaCode::IllegalSaslState,
-                context: who,
+                context: who(),
                 message: Some(
                     "the broker does not offer SaslHandshake: check security.protocol".into(),
                 ),
@@ -669,7 +671,6 @@ impl Connection {
             w,
             &SaslHandshakeRequest {
                 mechanism: mech.to_string(),
-                ..Default::default()
             },
             hs_version,
         )?;
@@ -688,7 +689,7 @@ impl Connection {
             };
             return Err(Error::Kafka {
                 code,
-                context: who,
+                context: who(),
                 message: (!message.is_empty()).then_some(message),
             });
         }
@@ -726,7 +727,7 @@ impl Connection {
                     if let Some(code) = KafkaCode::from_code(resp.error_code) {
                         return Err(Error::Kafka {
                             code,
-                            context: who,
+                            context: who(),
                             message: resp.error_message.clone(),
                         });
                     }
@@ -736,7 +737,7 @@ impl Connection {
                 None => self.token_locked(w, &t).map_err(|e| match e {
                     Error::Io { .. } | Error::Closed(_) => Error::Kafka {
                         code: KafkaCode::SaslAuthenticationFailed,
-                        context: who.clone(),
+                        context: who(),
                         message: Some(
                             "the broker closed the connection during authentication (legacy SASL flow): check the credentials".into(),
                         ),
@@ -762,7 +763,7 @@ impl Connection {
         log::debug!(
             "authenticated with broker {label} using SASL/{mech}{}{}",
             sasl.user()
-                .map(|u| format!(" as {u:?}"))
+                .map(|u| format!(" as \"{u}\""))
                 .unwrap_or_default(),
             if lifetime_ms > 0 {
                 format!(" (session lifetime {lifetime_ms} ms)")

@@ -62,7 +62,7 @@ fn aliased<'a>(c: &'a Resolved, java: &str, librdkafka: &str) -> Result<Option<&
         (Some(a), Some(b)) if a != b => Err(Error::config(
             librdkafka,
             b,
-            format!("{java} is also set, to {a:?}: set only one of the two (they are aliases)"),
+            format!("{java} is also set, to \"{a}\": set only one of the two (they are aliases)"),
         )),
         (a, b) => Ok(a.or(b)),
     }
@@ -215,10 +215,9 @@ impl TlsSettings {
 
         // Whom to trust.
         let mut roots = RootCertStore::empty();
-        let trust_source;
         let inline = c.opt_str("ssl.truststore.certificates");
         let file = aliased(c, "ssl.truststore.location", "ssl.ca.location")?;
-        match (inline, file) {
+        let trust_source = match (inline, file) {
             (Some(_), Some(path)) => {
                 return Err(Error::config(
                     "ssl.truststore.certificates",
@@ -234,7 +233,7 @@ impl TlsSettings {
                         Error::config("ssl.truststore.certificates", "[PEM]", e.to_string())
                     })?;
                 }
-                trust_source = "the CA certificates in ssl.truststore.certificates".to_string();
+                "the CA certificates in ssl.truststore.certificates".to_string()
             }
             (None, Some(path)) => {
                 let key = if c.opt_str("ssl.truststore.location").is_some() {
@@ -247,7 +246,7 @@ impl TlsSettings {
                         .add(cert)
                         .map_err(|e| Error::config(key, path, e.to_string()))?;
                 }
-                trust_source = format!("the CA certificates in {path} ({key})");
+                format!("the CA certificates in {path} ({key})")
             }
             (None, None) => {
                 let found = rustls_native_certs::load_native_certs();
@@ -262,9 +261,9 @@ impl TlsSettings {
                         "not set, and the system trust store has no usable CA certificate: give the broker's CA as a PEM file (or install the ca-certificates package)",
                     ));
                 }
-                trust_source = "the system trust store".to_string();
+                "the system trust store".to_string()
             }
-        }
+        };
         let roots = Arc::new(roots);
 
         // What to present (mutual TLS).
@@ -387,7 +386,7 @@ impl TlsSettings {
     ) -> Result<ClientConnection> {
         let name = ServerName::try_from(host.to_string()).map_err(|_| Error::Tls {
             broker: label.to_string(),
-            message: format!("{host:?} is not a valid DNS name or IP address for TLS"),
+            message: format!("\"{host}\" is not a valid DNS name or IP address for TLS"),
         })?;
         let mut conn =
             ClientConnection::new(self.config.clone(), name).map_err(|e| Error::Tls {
@@ -413,9 +412,11 @@ impl TlsSettings {
         }
         tcp.set_write_timeout(None).map_err(io_err)?;
         log::debug!(
-            "TLS with broker {label}: {:?}, {:?}",
-            conn.protocol_version(),
-            conn.negotiated_cipher_suite().map(|s| s.suite())
+            "TLS with broker {label}: {}, {}",
+            conn.protocol_version().map(enum_name).unwrap_or_default(),
+            conn.negotiated_cipher_suite()
+                .map(|s| enum_name(s.suite()))
+                .unwrap_or_default()
         );
         Ok(conn)
     }
@@ -453,14 +454,14 @@ impl TlsSettings {
     pub(crate) fn describe(&self, host: &str, e: &rustls::Error) -> String {
         match e {
             rustls::Error::InvalidCertificate(cert) => {
-                let why = match cert {
+                match cert {
                     CertificateError::UnknownIssuer => format!(
                         "certificate verify failed: unknown issuer: the broker's certificate is not signed by a CA we trust ({}); check ssl.truststore.location",
                         self.trust_source
                     ),
                     CertificateError::NotValidForName
                     | CertificateError::NotValidForNameContext { .. } => format!(
-                        "certificate verify failed: the broker's certificate is not valid for name {host:?} (the host in bootstrap.servers or the broker's advertised listener); fix the certificate's subject alternative names, or set ssl.endpoint.identification.algorithm= (empty) to skip the host name check"
+                        "certificate verify failed: the broker's certificate is not valid for name \"{host}\" (the host in bootstrap.servers or the broker's advertised listener); fix the certificate's subject alternative names, or set ssl.endpoint.identification.algorithm= (empty) to skip the host name check"
                     ),
                     CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
                         "certificate verify failed: the broker's certificate has expired".into()
@@ -472,9 +473,8 @@ impl TlsSettings {
                     CertificateError::Revoked => {
                         "certificate verify failed: the broker's certificate is revoked".into()
                     }
-                    other => format!("certificate verify failed: {other:?}"),
-                };
-                why
+                    other => format!("certificate verify failed: {}", enum_name(other)),
+                }
             }
             rustls::Error::AlertReceived(alert) => match alert {
                 AlertDescription::CertificateRequired
@@ -484,19 +484,22 @@ impl TlsSettings {
                     if !self.has_client_certificate =>
                 {
                     format!(
-                        "the broker refused the handshake ({alert:?}): it probably requires a client certificate (ssl.client.auth=required); set ssl.keystore.location or ssl.keystore.key and ssl.keystore.certificate.chain"
+                        "the broker refused the handshake ({}): it probably requires a client certificate (ssl.client.auth=required); set ssl.keystore.location or ssl.keystore.key and ssl.keystore.certificate.chain",
+                        enum_name(alert)
                     )
                 }
                 AlertDescription::BadCertificate
                 | AlertDescription::UnknownCA
                 | AlertDescription::CertificateUnknown
                 | AlertDescription::CertificateRequired => format!(
-                    "the broker refused our client certificate ({alert:?}): is it signed by a CA the broker's truststore holds?"
+                    "the broker refused our client certificate ({}): is it signed by a CA the broker's truststore holds?",
+                    enum_name(alert)
                 ),
                 AlertDescription::ProtocolVersion => format!(
-                    "the broker refused the TLS version ({alert:?}): check ssl.enabled.protocols on both sides"
+                    "the broker refused the TLS version ({}): check ssl.enabled.protocols on both sides",
+                    enum_name(alert)
                 ),
-                other => format!("the broker ended the handshake with alert {other:?}"),
+                other => format!("the broker ended the handshake with alert {}", enum_name(other)),
             },
             rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
                 format!(
@@ -506,6 +509,11 @@ impl TlsSettings {
             other => other.to_string(),
         }
     }
+}
+
+/// The name of a rustls enum value (they have no `Display`), e.g. `UnknownIssuer`.
+fn enum_name(value: impl fmt::Debug) -> String {
+    format!("{value:?}")
 }
 
 /// The `ssl.endpoint.identification.algorithm=` (empty) verifier: the chain

@@ -9,7 +9,8 @@
 //! Values are quoted (`"..."` or `'...'`, backslash escapes as in Java's
 //! `StreamTokenizer`: `\"`, `\\`, `\n`, `\t`, ...) or bare tokens of letters,
 //! digits, `.`, `-`, `_` and `$`. The trailing `;` is required and exactly one
-//! entry is allowed, as in Java.
+//! entry is allowed, as in Java. Comments (`//`, `/* */`), which Java's
+//! tokenizer skips, are not accepted.
 //!
 //! The text holds passwords, so errors give a position and never quote it.
 

@@ -553,6 +553,15 @@ mod tests {
     }
 
     #[test]
+    fn settings_and_sessions_can_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<SaslSettings>();
+        send_sync::<OAuthBearerToken>();
+        send::<Box<dyn SaslSession>>();
+    }
+
+    #[test]
     fn mechanism_names_and_parse() {
         for m in [Mechanism::Plain, Mechanism::OAuthBearer] {
             assert_eq!(Mechanism::parse(m.name()).unwrap(), m);

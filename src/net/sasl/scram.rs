@@ -19,11 +19,12 @@ use sha2::{Digest, Sha256, Sha512};
 use super::{Mechanism, SaslSession, auth_failed, server_text};
 use crate::error::{Error, Result};
 
-/// Iteration counts accepted in server-first-message. Kafka's brokers store
-/// at least 4096 (RFC 7677's recommendation) but any count >= 1 is accepted
-/// here; the cap keeps a hostile server from making the client spin in
-/// PBKDF2 (10 million SHA-512 rounds already take seconds).
-const MIN_ITERATIONS: u32 = 1;
+/// Iteration counts accepted in server-first-message: at least 4096 (RFC
+/// 7677's minimum, which Kafka's brokers enforce and Java's client checks: a
+/// lower count only helps a fake broker get a cheap proof to attack offline);
+/// the cap keeps a hostile server from making the client spin in PBKDF2 (10
+/// million SHA-512 rounds already take seconds).
+const MIN_ITERATIONS: u32 = 4096;
 const MAX_ITERATIONS: u32 = 10_000_000;
 
 /// Random bytes in the client nonce (base64: 43 printable characters).
