@@ -5,16 +5,18 @@
 #
 #   scripts/kafka.sh install [VERSION]        resolve the broker, kafka-tools and
 #                                             kafka-clients; print the lib folder
-#   scripts/kafka.sh configure DIR [--nodes N] [--version V]
+#   scripts/kafka.sh configure DIR [--nodes N] [--version V] [--security PKI_DIR]
 #                                             write DIR/node-K/server.properties for
 #                                             N combined broker+controller nodes on
 #                                             free loopback ports, format their logs;
 #                                             DIR/bootstrap holds host:port,...
 #   scripts/kafka.sh run DIR K                exec node K in the foreground
-#   scripts/kafka.sh start [--nodes N] [--version V] [--dir DIR]
+#   scripts/kafka.sh start [--nodes N] [--version V] [--dir DIR] [--security PKI_DIR]
 #                                             configure + run every node in the
 #                                             background + wait until all brokers are
 #                                             registered; prints BOOTSTRAP=... and DIR=...
+#   scripts/kafka.sh pki PKI_DIR              write a test PKI (openssl CLI) for
+#                                             --security: see "Security" below
 #   scripts/kafka.sh stop DIR [--keep]        kill the nodes, remove DIR (unless --keep)
 #   scripts/kafka.sh classpath [VERSION]      print the java class path
 #
@@ -26,6 +28,24 @@
 # Listeners: PLAINTEXT (clients) and CONTROLLER (the quorum), laid out in
 # `listeners`/`listener.security.protocol.map` so that SSL and SASL listeners can be
 # added beside PLAINTEXT.
+#
+# Security (`--security PKI_DIR`, one node only; PKI_DIR is made by `pki` if it is
+# not there): PLAINTEXT stays (inter-broker, tools) and these client listeners are
+# added, each on its own free port, advertised on 127.0.0.1 and listed as
+# NAME=host:port in DIR/listeners (`start` prints them as LISTENER_NAME=...):
+#   SSL             TLS, server.pem (IP:127.0.0.1, DNS:localhost) signed by ca.pem
+#   MTLS            TLS with ssl.client.auth=required, clients trusted from ca.pem
+#   BADHOST         TLS, badhost.pem: signed by ca.pem, valid for DNS:wrong.invalid only
+#   SASL_PLAINTEXT  PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (unsecured JWS)
+#   SASL_SSL        the same mechanisms over TLS (server.pem)
+#   REAUTH          as SASL_PLAINTEXT, with connections.max.reauth.ms=3000 (this
+#                   listener only: listener.name.reauth.connections.max.reauth.ms);
+#                   the node logs re-authentications and expired-session drops
+# Users admin, alice, bob with passwords NAME-secret (PLAIN: the JAAS config; SCRAM:
+# both SHA-256 and SHA-512 credentials written by the storage tool at format time);
+# OAUTHBEARER takes any unsecured token with a sub claim (the broker's default
+# validator). StandardAuthorizer with super.users User:ANONYMOUS (PLAINTEXT, the
+# controller) and User:admin, allow.everyone.if.no.acl.found=true.
 #
 # Environment: KAFKA_BLOCKING_KAFKA_VERSION (default below), KAFKA_BLOCKING_CACHE
 # (as scripts/test.sh), KAFKA_BLOCKING_JVM_OPTS (heap/GC/JIT options for the
@@ -99,6 +119,119 @@ EOF
     echo "$lib"
 }
 
+# A test PKI in DIR, made with the openssl CLI: EC P-256 keys, certificates valid
+# from a day ago for 30 days. Files (keys are PKCS#8 PEM, unencrypted unless said):
+#   ca.pem ca.key                the test CA (trusted by the listeners, the clients)
+#   other-ca.pem other-ca.key    an unrelated CA (for "unknown issuer")
+#   server.pem server.key        CN=localhost, SAN IP:127.0.0.1 DNS:localhost
+#   badhost.pem badhost.key      CN=wrong.invalid, SAN DNS:wrong.invalid only
+#   client.pem client.key        CN=alice-client (clientAuth), for MTLS
+#   client-enc.key               client.key encrypted (PBES2, AES-256-CBC) with the
+#                                password in client-key-pass ("client-key-pass")
+#   client-chain.pem             client.pem + ca.pem
+#   client-keystore.pem          client.key + client.pem + ca.pem (ssl.keystore.location)
+#   client-enc-keystore.pem      client-enc.key + client.pem + ca.pem
+#   server-keystore.pem, badhost-keystore.pem
+#                                the brokers' PEM key stores: key + certificate + ca.pem
+#                                (Kafka reads unencrypted PKCS#8 keys when no
+#                                ssl.key.password is set; Java 17 cannot decrypt
+#                                PBES2 keys through Kafka's PEM loader)
+# Idempotent: an existing complete PKI_DIR (marker .complete) is kept.
+pki() {
+    local out=$1 work start end
+    command -v openssl >/dev/null || die "the openssl CLI is needed for the test PKI (apt-get install openssl)"
+    if [[ -f $out/.complete ]]; then echo "$out"; return; fi
+    mkdir -p "$out"
+    out=$(cd "$out" && pwd)
+    work=$(mktemp -d "$out/.work-XXXXXX")
+    start=$(date -u -d '-1 day' +%y%m%d%H%M%SZ)
+    end=$(date -u -d '+29 days' +%y%m%d%H%M%SZ)
+    cat >"$work/ca.cnf" <<EOF
+[ ca ]
+default_ca = testca
+[ testca ]
+dir = $work
+database = \$dir/index.txt
+new_certs_dir = \$dir
+serial = \$dir/serial
+default_md = sha256
+policy = policy_any
+unique_subject = no
+email_in_dn = no
+[ policy_any ]
+commonName = supplied
+[ req ]
+distinguished_name = dn
+[ dn ]
+[ ca_ext ]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[ server_ext ]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+subjectAltName = \$ENV::PKI_SAN
+[ client_ext ]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+EOF
+    local ssl_log=$work/openssl.log
+    newkey() { # FILE
+        openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1" 2>>"$ssl_log" \
+            || { cat "$ssl_log" >&2; die "openssl genpkey failed"; }
+        chmod 600 "$1"
+    }
+    sign() { # NAME CN EXTENSIONS SAN [ISSUER]: NAME.key/.pem, self-signed without ISSUER
+        local name=$1 cn=$2 ext=$3 san=$4 issuer=${5:-} signer
+        newkey "$work/$name.key"
+        PKI_SAN=DNS:unused.invalid openssl req -new -config "$work/ca.cnf" -key "$work/$name.key" -subj "/CN=$cn" \
+            -out "$work/$name.csr" 2>>"$ssl_log" || { cat "$ssl_log" >&2; die "openssl req failed"; }
+        if [[ -z $issuer ]]; then
+            : >"$work/index.txt"
+            echo 01 >"$work/serial"
+            signer=(-selfsign -keyfile "$work/$name.key")
+        else
+            signer=(-cert "$work/$issuer.pem" -keyfile "$work/$issuer.key")
+        fi
+        PKI_SAN=${san:-DNS:unused.invalid} openssl ca -batch -notext -config "$work/ca.cnf" "${signer[@]}" \
+            -extensions "$ext" -startdate "$start" -enddate "$end" \
+            -in "$work/$name.csr" -out "$work/$name.pem" >>"$ssl_log" 2>&1 \
+            || { cat "$ssl_log" >&2; die "openssl ca failed for $name"; }
+    }
+    encrypt() { # IN OUT PASSWORD
+        openssl pkcs8 -topk8 -v2 aes-256-cbc -in "$1" -out "$2" -passout "pass:$3" 2>>"$ssl_log" \
+            || { cat "$ssl_log" >&2; die "openssl pkcs8 failed"; }
+        chmod 600 "$2"
+    }
+    sign other-ca "kafka-blocking other test CA" ca_ext ""
+    sign ca "kafka-blocking test CA" ca_ext ""
+    sign server localhost server_ext "IP:127.0.0.1,DNS:localhost" ca
+    sign badhost wrong.invalid server_ext "DNS:wrong.invalid" ca
+    sign client alice-client client_ext "" ca
+    printf 'client-key-pass' >"$work/client-key-pass"
+    encrypt "$work/client.key" "$work/client-enc.key" client-key-pass
+    cat "$work/client.pem" "$work/ca.pem" >"$work/client-chain.pem"
+    cat "$work/client.key" "$work/client-chain.pem" >"$work/client-keystore.pem"
+    cat "$work/client-enc.key" "$work/client-chain.pem" >"$work/client-enc-keystore.pem"
+    local b
+    for b in server badhost; do
+        cat "$work/$b.key" "$work/$b.pem" "$work/ca.pem" >"$work/$b-keystore.pem"
+    done
+    chmod 600 "$work"/*keystore.pem
+    local f
+    for f in ca other-ca server badhost client; do mv -f "$work/$f.key" "$work/$f.pem" "$out/"; done
+    mv -f "$work"/client-* "$work/server-keystore.pem" "$work/badhost-keystore.pem" "$out/"
+    rm -rf "$work"
+    touch "$out/.complete"
+    echo "$out"
+}
+
 free_ports() { # N -> N distinct free loopback ports, one per line
     "$PYTHON" - "$1" <<'PY'
 import socket, sys
@@ -110,22 +243,78 @@ for s in socks:
 PY
 }
 
+# The client listeners that --security adds, in port order (see the header), and
+# their SASL mechanisms and users (password NAME-secret).
+SECURED_LISTENERS=(SSL MTLS BADHOST SASL_PLAINTEXT SASL_SSL REAUTH)
+SASL_MECHANISMS=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512,OAUTHBEARER
+SASL_USERS=(admin alice bob)
+# connections.max.reauth.ms of the REAUTH listener.
+REAUTH_MS=3000
+
+listener_protocol() { # NAME -> its security protocol
+    case $1 in
+    SSL | MTLS | BADHOST) echo SSL ;;
+    SASL_PLAINTEXT | REAUTH) echo SASL_PLAINTEXT ;;
+    SASL_SSL) echo SASL_SSL ;;
+    *) die "unknown secured listener $1" ;;
+    esac
+}
+
+# The server.properties lines of secured listener NAME (all listener-prefixed).
+listener_properties() { # NAME PKI_DIR
+    local name=$1 pki=$2 protocol p u plain_users=""
+    protocol=$(listener_protocol "$name")
+    p=listener.name.${name,,}.
+    if [[ $protocol == *SSL ]]; then
+        local cert=server
+        [[ $name == BADHOST ]] && cert=badhost
+        # A PEM key store: the (unencrypted) PKCS#8 key, the certificate and the CA.
+        cat <<EOF
+${p}ssl.keystore.type=PEM
+${p}ssl.keystore.location=$pki/$cert-keystore.pem
+${p}ssl.truststore.type=PEM
+${p}ssl.truststore.location=$pki/ca.pem
+EOF
+        [[ $name == MTLS ]] && echo "${p}ssl.client.auth=required"
+    fi
+    if [[ $protocol == SASL_* ]]; then
+        for u in "${SASL_USERS[@]}"; do plain_users+=" user_$u=\"$u-secret\""; done
+        cat <<EOF
+${p}sasl.enabled.mechanisms=$SASL_MECHANISMS
+${p}plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required$plain_users;
+${p}scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+${p}scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+${p}oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;
+EOF
+        [[ $name == REAUTH ]] && echo "${p}connections.max.reauth.ms=$REAUTH_MS"
+    fi
+    return 0
+}
+
 configure() {
     local dir=$1; shift
-    local nodes=1
+    local nodes=1 pki_dir=""
     while (($#)); do
         case $1 in
         --nodes) nodes=$2; shift 2 ;;
         --version) VERSION=$2; shift 2 ;;
+        --security) pki_dir=$2; shift 2 ;;
         *) die "configure: unknown argument $1" ;;
         esac
     done
     [[ $nodes == 1 || $nodes == 3 ]] || die "--nodes takes 1 or 3, not $nodes"
     local lib ports voters="" bootstrap="" k
+    if [[ -n $pki_dir ]]; then
+        ((nodes == 1)) || die "--security takes one node (--nodes 1)"
+        pki_dir=$(pki "$pki_dir")
+    fi
     lib=$(install "$VERSION")
     mkdir -p "$dir"
     dir=$(cd "$dir" && pwd)
-    mapfile -t ports < <(free_ports $((2 * nodes)))
+    # Two ports per node (PLAINTEXT, CONTROLLER), then the secured listeners'.
+    local nports=$((2 * nodes))
+    [[ -z $pki_dir ]] || nports=$((nports + ${#SECURED_LISTENERS[@]}))
+    mapfile -t ports < <(free_ports "$nports")
     for ((k = 1; k <= nodes; k++)); do
         voters+="${voters:+,}$k@127.0.0.1:${ports[2 * k - 1]}"
         bootstrap+="${bootstrap:+,}127.0.0.1:${ports[2 * k - 2]}"
@@ -144,6 +333,34 @@ while True:
         print(i)
         break
 ')
+    # --security: the secured listeners of the (single) node and their settings.
+    local extra_listeners="" extra_advertised="" extra_map="" security="" listeners_file="" i name
+    local scram=()
+    for ((k = 1; k <= nodes; k++)); do
+        listeners_file+="PLAINTEXT=127.0.0.1:${ports[2 * k - 2]}"$'\n'
+    done
+    if [[ -n $pki_dir ]]; then
+        for i in "${!SECURED_LISTENERS[@]}"; do
+            name=${SECURED_LISTENERS[$i]}
+            extra_listeners+=",$name://127.0.0.1:${ports[2 + i]}"
+            extra_advertised+=",$name://127.0.0.1:${ports[2 + i]}"
+            extra_map+=",$name:$(listener_protocol "$name")"
+            listeners_file+="$name=127.0.0.1:${ports[2 + i]}"$'\n'
+            security+=$(listener_properties "$name" "$pki_dir")$'\n'
+        done
+        security="# --security $pki_dir
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS;User:admin
+allow.everyone.if.no.acl.found=true
+sasl.enabled.mechanisms=$SASL_MECHANISMS
+$security"
+        local u m
+        for u in "${SASL_USERS[@]}"; do
+            for m in SCRAM-SHA-256 SCRAM-SHA-512; do
+                scram+=(--add-scram "$m=[name=$u,password=$u-secret]")
+            done
+        done
+    fi
     for ((k = 1; k <= nodes; k++)); do
         local nd=$dir/node-$k
         mkdir -p "$nd/data"
@@ -152,9 +369,9 @@ while True:
 process.roles=broker,controller
 node.id=$k
 broker.rack=rack-$k
-listeners=PLAINTEXT://127.0.0.1:${ports[2 * k - 2]},CONTROLLER://127.0.0.1:${ports[2 * k - 1]}
-advertised.listeners=PLAINTEXT://127.0.0.1:${ports[2 * k - 2]}
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listeners=PLAINTEXT://127.0.0.1:${ports[2 * k - 2]},CONTROLLER://127.0.0.1:${ports[2 * k - 1]}$extra_listeners
+advertised.listeners=PLAINTEXT://127.0.0.1:${ports[2 * k - 2]}$extra_advertised
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT$extra_map
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 controller.quorum.voters=$voters
@@ -182,24 +399,35 @@ auto.create.topics.enable=true
 delete.topic.enable=true
 unstable.api.versions.enable=false
 EOF
+        [[ -z $security ]] || printf '%s' "$security" >>"$nd/server.properties"
         if [[ -n ${KAFKA_BLOCKING_KAFKA_EXTRA:-} ]]; then
             printf '%s\n' "$KAFKA_BLOCKING_KAFKA_EXTRA" >>"$nd/server.properties"
         fi
         echo "${ports[2 * k - 2]}" >"$nd/port"
         # shellcheck disable=SC2086
         "$JAVA" $JVM_OPTS -cp "$lib/*" kafka.tools.StorageTool format --cluster-id="$cluster_id" \
-            -c "$nd/server.properties" >"$nd/format.log" 2>&1 \
+            -c "$nd/server.properties" ${scram[@]+"${scram[@]}"} >"$nd/format.log" 2>&1 \
             || { cat "$nd/format.log" >&2; die "formatting node $k failed"; }
     done
     echo "$VERSION" >"$dir/version"
     echo "$nodes" >"$dir/nodes"
     echo "$bootstrap" >"$dir/bootstrap"
+    printf '%s' "$listeners_file" >"$dir/listeners"
+    if [[ -n $pki_dir ]]; then echo "$pki_dir" >"$dir/security"; else rm -f "$dir/security"; fi
 }
 
 run() { # DIR K: exec node K (its output goes wherever ours goes)
     local dir=$1 k=$2 lib
     [[ -f $dir/node-$k/server.properties ]] || die "no node $k in $dir (run configure first)"
     lib=$(install "$(cat "$dir/version")")
+    # A secured node logs each SASL re-authentication ("Beginning
+    # re-authentication") and each connection it drops for an expired session
+    # ("Disconnecting expired channel"), for the re-authentication tests.
+    local security_logs=()
+    [[ ! -f $dir/security ]] || security_logs=(
+        -Dorg.slf4j.simpleLogger.log.org.apache.kafka.common.security.authenticator.SaslServerAuthenticator=debug
+        -Dorg.slf4j.simpleLogger.log.kafka.network.Processor=debug
+    )
     # shellcheck disable=SC2086
     exec "$JAVA" $JVM_OPTS -Dkafka.logs.dir="$dir/node-$k" \
         -Dorg.slf4j.simpleLogger.defaultLogLevel=info -Dorg.slf4j.simpleLogger.showDateTime=true \
@@ -208,6 +436,7 @@ run() { # DIR K: exec node K (its output goes wherever ours goes)
         -Dorg.slf4j.simpleLogger.log.org.apache.kafka.raft=warn \
         -Dorg.slf4j.simpleLogger.log.kafka.log=warn \
         -Dorg.slf4j.simpleLogger.log.org.apache.kafka.storage=warn \
+        ${security_logs[@]+"${security_logs[@]}"} \
         -cp "$lib/*" kafka.Kafka "$dir/node-$k/server.properties"
 }
 
@@ -227,17 +456,18 @@ wait_ready() { # DIR TIMEOUT_S: every node logged "Kafka Server started"
 }
 
 start() {
-    local nodes=1 dir=""
+    local nodes=1 dir="" security=()
     while (($#)); do
         case $1 in
         --nodes) nodes=$2; shift 2 ;;
         --version) VERSION=$2; shift 2 ;;
         --dir) dir=$2; shift 2 ;;
+        --security) security=(--security "$2"); shift 2 ;;
         *) die "start: unknown argument $1" ;;
         esac
     done
     [[ -n $dir ]] || dir=$(mktemp -d "${TMPDIR:-/tmp}/kafka-blocking-kafka-XXXXXX")
-    configure "$dir" --nodes "$nodes" --version "$VERSION"
+    configure "$dir" --nodes "$nodes" --version "$VERSION" ${security[@]+"${security[@]}"}
     dir=$(cd "$dir" && pwd)
     local k
     for ((k = 1; k <= nodes; k++)); do
@@ -247,6 +477,7 @@ start() {
     done
     wait_ready "$dir" 120
     echo "BOOTSTRAP=$(cat "$dir/bootstrap")"
+    ((${#security[@]} == 0)) || sed 's/^/LISTENER_/' "$dir/listeners"
     echo "DIR=$dir"
 }
 
@@ -272,9 +503,10 @@ shift || true
 case $cmd in
 install) install "${1:-$VERSION}" ;;
 classpath) echo "$(install "${1:-$VERSION}")/*" ;;
-configure) [[ $# -ge 1 ]] || die "usage: configure DIR [--nodes N]"; configure "$@" ;;
+configure) [[ $# -ge 1 ]] || die "usage: configure DIR [--nodes N] [--security PKI_DIR]"; configure "$@" ;;
+pki) [[ $# -eq 1 ]] || die "usage: pki PKI_DIR"; pki "$1" ;;
 run) [[ $# -eq 2 ]] || die "usage: run DIR K"; run "$@" ;;
 start) start "$@" ;;
 stop) [[ $# -ge 1 ]] || die "usage: stop DIR [--keep]"; stop "$@" ;;
-*) sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; [[ -z $cmd ]] || exit 2 ;;
+*) sed -n '2,/^set -euo/{/^#/p}' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; [[ -z $cmd ]] || exit 2 ;;
 esac

@@ -10,6 +10,12 @@
 //!   [`KafkaCluster::stop_node`] (SIGTERM: controlled shutdown) and
 //!   [`KafkaCluster::wait_healthy`] (every broker registered, no under-replicated
 //!   or leaderless partition).
+//! * [`KafkaCluster::start_secured`]: one node with the secured client listeners
+//!   of `scripts/kafka.sh --security` (TLS, mutual TLS, a certificate for the
+//!   wrong host name, SASL PLAIN/SCRAM/OAUTHBEARER in plaintext and over TLS, a
+//!   listener with a 3 s re-authentication interval, ACLs): addresses by name
+//!   with [`KafkaCluster::listener`], ACLs with [`KafkaCluster::acl_add`]; the
+//!   PKI comes from [`super::pki::Pki`].
 //! * [`real_kafka`]: whether this run targets Apache Kafka
 //!   (`KAFKA_BLOCKING_BROKER=kafka`, set by `scripts/test.sh` for its real-broker
 //!   pass). Then `tansu::bootstrap()` is `$KAFKA_BOOTSTRAP`, else one node of
@@ -18,6 +24,7 @@
 //! Each node runs under the same watchdog as tansu (see `tansu.rs`): it dies with
 //! the test process however that ends.
 
+use std::collections::BTreeMap;
 use std::env;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
@@ -30,6 +37,7 @@ use std::time::{Duration, Instant};
 use kafka_blocking::AdminConfig;
 use kafka_blocking::admin::AdminClient;
 
+use super::pki::Pki;
 use super::tansu::WATCHDOG_PY;
 use super::{python, unique_suffix};
 
@@ -132,27 +140,54 @@ impl Node {
 /// A KRaft cluster of Apache Kafka nodes (each broker and controller in one
 /// process) on loopback.
 pub struct KafkaCluster {
-    /// `host:port,...` of every node.
+    /// `host:port,...` of every node (the PLAINTEXT listeners).
     pub bootstrap: String,
     dir: PathBuf,
     nodes: Vec<Node>,
+    /// Listener name -> `host:port` (`DIR/listeners`; several nodes: the last).
+    listeners: BTreeMap<String, String>,
 }
 
 impl KafkaCluster {
     /// Configures and starts `nodes` (1 or 3) nodes and waits until every broker
     /// is registered.
     pub fn start(nodes: u32) -> io::Result<KafkaCluster> {
+        Self::start_with(nodes, &[])
+    }
+
+    /// Starts one node with the secured listeners of `scripts/kafka.sh
+    /// --security` (see its header) beside PLAINTEXT, using the certificates of
+    /// `pki`: `SSL`, `MTLS`, `BADHOST`, `SASL_PLAINTEXT`, `SASL_SSL`, `REAUTH`
+    /// (addresses: [`listener`](Self::listener)). Users `admin`, `alice`, `bob`
+    /// with passwords `NAME-secret` (PLAIN and SCRAM-SHA-256/512); OAUTHBEARER
+    /// takes any unsecured token; `User:admin` and the PLAINTEXT principal are
+    /// super users, and topics without ACLs are open to everyone.
+    pub fn start_secured(pki: &Pki) -> io::Result<KafkaCluster> {
+        let pki_dir = pki.dir.to_string_lossy().into_owned();
+        Self::start_with(1, &["--security", &pki_dir])
+    }
+
+    fn start_with(nodes: u32, extra: &[&str]) -> io::Result<KafkaCluster> {
         let dir = env::temp_dir().join(format!("kafka-blocking-cluster-{}", unique_suffix()));
         let dir_s = dir.to_string_lossy().into_owned();
         let n = nodes.to_string();
-        run_script(&["configure", &dir_s, "--nodes", &n])?;
+        let mut args = vec!["configure", &dir_s, "--nodes", &n];
+        args.extend_from_slice(extra);
+        run_script(&args)?;
         let bootstrap = fs::read_to_string(dir.join("bootstrap"))?
             .trim()
             .to_string();
+        let listeners = fs::read_to_string(dir.join("listeners"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(name, addr)| (name.trim().to_string(), addr.trim().to_string()))
+            .collect();
         let mut cluster = KafkaCluster {
             bootstrap,
             dir: dir.clone(),
             nodes: Vec::new(),
+            listeners,
         };
         for id in 1..=nodes {
             let ndir = dir.join(format!("node-{id}"));
@@ -187,6 +222,120 @@ impl KafkaCluster {
     /// `127.0.0.1:port` of node `id`'s client listener.
     pub fn address(&self, id: u32) -> String {
         format!("127.0.0.1:{}", self.node(id).port)
+    }
+
+    /// `host:port` of the listener called `name` (`PLAINTEXT`, and on a
+    /// [`start_secured`](Self::start_secured) node `SSL`, `MTLS`, `BADHOST`,
+    /// `SASL_PLAINTEXT`, `SASL_SSL`, `REAUTH`). Panics for an unknown name.
+    pub fn listener(&self, name: &str) -> String {
+        self.listeners.get(name).cloned().unwrap_or_else(|| {
+            panic!(
+                "no listener {name} (have {:?})",
+                self.listeners.keys().collect::<Vec<_>>()
+            )
+        })
+    }
+
+    /// Runs a Kafka command-line tool (`class`, e.g.
+    /// `org.apache.kafka.tools.AclCommand`) with `args`; returns its stdout, or
+    /// an error with its output when it fails or runs longer than 60 s.
+    pub fn run_tool(&self, class: &str, args: &[&str]) -> io::Result<String> {
+        let mut child = Command::new("java")
+            .args([
+                "-XX:TieredStopAtLevel=1",
+                "-Xshare:auto",
+                "-XX:+UseSerialGC",
+                "-XX:-UsePerfData",
+                "-Xms32m",
+                "-Xmx256m",
+                "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+                "-cp",
+            ])
+            .arg(classpath()?)
+            .arg(class)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let mut stdout = child.stdout.take().expect("piped stdout");
+        let mut stderr = child.stderr.take().expect("piped stderr");
+        let out_reader = thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stdout.read_to_string(&mut s);
+            s
+        });
+        let err_reader = thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        let out = out_reader.join().unwrap_or_default();
+        let err = err_reader.join().unwrap_or_default();
+        match status {
+            Some(s) if s.success() => Ok(out),
+            _ => Err(io::Error::other(format!(
+                "{class} {} {}:\n{out}{err}",
+                args.join(" "),
+                status.map_or_else(|| "ran over 60 s".to_string(), |s| format!("failed ({s})"))
+            ))),
+        }
+    }
+
+    /// Adds ACLs with `org.apache.kafka.tools.AclCommand --add` over the
+    /// PLAINTEXT listener (a super user), e.g. `["--allow-principal",
+    /// "User:alice", "--operation", "Read", "--topic", "t"]`, then waits (up to
+    /// 20 s) until the broker lists them for every `--topic`/`--group` named
+    /// and `--allow-principal`/`--deny-principal` given: the authorizer
+    /// enforces what it lists.
+    pub fn acl_add(&self, args: &[&str]) -> io::Result<()> {
+        const ACL: &str = "org.apache.kafka.tools.AclCommand";
+        let plaintext = self.listener("PLAINTEXT");
+        let mut add = vec!["--bootstrap-server", plaintext.as_str(), "--add", "--force"];
+        add.extend_from_slice(args);
+        self.run_tool(ACL, &add)?;
+        let mut resources = Vec::new();
+        let mut principals = Vec::new();
+        for pair in args.windows(2) {
+            match pair[0] {
+                "--topic" | "--group" => resources.push([pair[0], pair[1]]),
+                "--allow-principal" | "--deny-principal" => principals.push(pair[1]),
+                _ => {}
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        for resource in resources {
+            loop {
+                let mut list = vec!["--bootstrap-server", plaintext.as_str(), "--list"];
+                list.extend_from_slice(&resource);
+                let listed = self.run_tool(ACL, &list)?;
+                if principals
+                    .iter()
+                    .all(|p| listed.contains(&format!("principal={p},")))
+                {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    return Err(io::Error::other(format!(
+                        "ACLs {args:?} not listed after 20 s:\n{listed}"
+                    )));
+                }
+                thread::sleep(Duration::from_millis(200));
+            }
+        }
+        Ok(())
     }
 
     fn node(&self, id: u32) -> &Node {

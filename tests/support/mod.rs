@@ -8,6 +8,10 @@
 //! * [`mock`]: the librdkafka mock cluster (several brokers, fault injection),
 //!   driven through `tests/support/mock_cluster.py` (needs `confluent-kafka`, see
 //!   `tests/support/requirements.txt`).
+//! * [`kafka`]: Apache Kafka nodes from Maven Central (`scripts/kafka.sh`), plain or
+//!   secured (`KafkaCluster::start_secured`: SSL, mutual TLS, SASL and ACL listeners).
+//! * [`pki`]: a test CA with server and client certificates, made by
+//!   `scripts/kafka.sh pki` with the openssl CLI.
 //!
 //! Environment knobs: `KAFKA_BOOTSTRAP`, `KAFKA_BLOCKING_CACHE` (tool cache dir),
 //! `KAFKA_BLOCKING_TANSU` (use this tansu binary), `KAFKA_BLOCKING_PYTHON`
@@ -19,6 +23,7 @@ pub mod fake;
 pub mod kafka;
 pub mod log;
 pub mod mock;
+pub mod pki;
 pub mod tansu;
 
 use std::collections::HashMap;
