@@ -70,7 +70,18 @@ pub fn run_cli(args: impl Iterator<Item = String>) -> Result<(), Box<dyn std::er
         Some((_, v)) => v.clone(),
         None => support::tansu::bootstrap(),
     };
-    let admin = AdminClient::new(AdminConfig::new().bootstrap_servers(&bootstrap))?;
+    // The admin client that creates the topic connects as the producer does:
+    // the same security, TLS and SASL settings.
+    let mut admin_config = AdminConfig::new().bootstrap_servers(&bootstrap);
+    for (k, v) in &props {
+        if ["security.", "ssl.", "sasl.", "client."]
+            .iter()
+            .any(|p| k.starts_with(p))
+        {
+            admin_config = admin_config.set(k, v);
+        }
+    }
+    let admin = AdminClient::new(admin_config)?;
     match admin.create_topic(NewTopic::new(&topic, 1, 1)) {
         // A broker without CreateTopics (the librdkafka mock cluster) may
         // still have the topic or create it on first use, as Java's tool

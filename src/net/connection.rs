@@ -713,7 +713,9 @@ impl Connection {
         let mut session = sasl.start().map_err(with_broker)?;
         let mut token = Some(session.initial_response().map_err(with_broker)?);
         let mut lifetime_ms = 0;
+        let mut step = 0;
         while let Some(t) = token.take() {
+            let sent = t.len();
             let challenge = match auth_version {
                 Some(v) => {
                     let resp = self.exchange_locked(
@@ -745,6 +747,12 @@ impl Connection {
                     e => e,
                 })?,
             };
+            step += 1;
+            // Sizes only: the tokens carry passwords, proofs and bearer tokens.
+            log::trace!(
+                "SASL/{mech} with broker {label}: step {step}, sent {sent} bytes, received {} bytes",
+                challenge.len()
+            );
             token = session.evaluate(&challenge).map_err(with_broker)?;
         }
         let reauth = (lifetime_ms > 0).then(|| {
