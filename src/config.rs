@@ -222,21 +222,29 @@ impl Properties {
     }
 
     /// Parses Java properties text: `key=value` or `key: value` lines, `#` and
-    /// `!` comments, blank lines ignored.
+    /// `!` comments, blank lines ignored, and a line ending in `\` continued
+    /// on the next (as `java.util.Properties`; common for `sasl.jaas.config`).
+    /// Errors give the line number only: the text may hold passwords and keys.
     pub(crate) fn parse_text(&mut self, text: &str) -> Result<()> {
-        for (n, raw) in text.lines().enumerate() {
-            let line = raw.trim();
+        let mut lines = text.lines().enumerate();
+        while let Some((n, raw)) = lines.next() {
+            let mut line = raw.trim().to_string();
             if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
                 continue;
             }
+            // An odd number of trailing backslashes continues the line.
+            while line.chars().rev().take_while(|c| *c == '\\').count() % 2 == 1 {
+                line.pop();
+                match lines.next() {
+                    Some((_, next)) => line.push_str(next.trim_start()),
+                    None => break,
+                }
+            }
             let split = line.find(['=', ':']).ok_or_else(|| {
                 Error::config(
-                    line,
-                    "",
-                    format!(
-                        "line {} of the properties text has no '=': expected key=value",
-                        n + 1
-                    ),
+                    format!("(line {} of the properties text)", n + 1),
+                    "[hidden]",
+                    "the line has no '=' or ':': expected key=value",
                 )
             })?;
             self.set(&line[..split], &line[split + 1..]);
@@ -254,9 +262,11 @@ impl Properties {
                 let mut known: Vec<&str> =
                     tables.iter().flat_map(|t| t.iter()).map(|d| d.0).collect();
                 known.sort_unstable();
+                // The value is not shown: an unknown key may well be a
+                // password (Java's ssl.keystore.password) or a stray line.
                 Error::config(
                     key.as_str(),
-                    value.as_str(),
+                    "[hidden]",
                     format!(
                         "unknown configuration key; known keys: {}",
                         known.join(", ")
@@ -286,18 +296,19 @@ impl Properties {
 
 fn check(def: &KeyDef, value: &str) -> Result<String> {
     let (key, kind, _) = *def;
+    let shown = if is_secret(key) { "[hidden]" } else { value };
     match kind {
         Kind::Int(lo, hi) => match value.parse::<i64>() {
             Ok(v) if (lo..=hi).contains(&v) => Ok(v.to_string()),
             _ => Err(Error::config(
                 key,
-                value,
+                shown,
                 format!("expected an integer from {lo} to {hi}"),
             )),
         },
         Kind::Bool => match value.to_ascii_lowercase().as_str() {
             "true" | "false" => Ok(value.to_ascii_lowercase()),
-            _ => Err(Error::config(key, value, "expected true or false")),
+            _ => Err(Error::config(key, shown, "expected true or false")),
         },
         Kind::Str => Ok(value.to_string()),
         Kind::List => {
@@ -305,7 +316,7 @@ fn check(def: &KeyDef, value: &str) -> Result<String> {
             if items.iter().any(|s| s.is_empty()) {
                 Err(Error::config(
                     key,
-                    value,
+                    shown,
                     "expected a comma-separated list of non-empty values",
                 ))
             } else {
@@ -319,7 +330,7 @@ fn check(def: &KeyDef, value: &str) -> Result<String> {
             } else {
                 Err(Error::config(
                     key,
-                    value,
+                    shown,
                     format!("expected one of: {}", allowed.join(", ")),
                 ))
             }
@@ -677,5 +688,41 @@ mod tests {
     fn debug_hides_secrets() {
         let c = AdminConfig::new().set("sasl.password", "hunter2");
         assert!(!format!("{c:?}").contains("hunter2"));
+        let r = c.set("bootstrap.servers", "b:9092").resolve().unwrap();
+        assert!(!format!("{r:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn errors_never_echo_secrets() {
+        // Java's JKS password key is unknown here: named, value hidden.
+        let e = err_text(
+            AdminConfig::new()
+                .bootstrap_servers("b:9092")
+                .set("ssl.keystore.password", "hunter2")
+                .resolve()
+                .unwrap_err(),
+        );
+        assert!(
+            e.contains("ssl.keystore.password") && !e.contains("hunter2"),
+            "{e}"
+        );
+        // A base64 line of a PEM key (no '=') is not echoed.
+        let e = err_text(
+            AdminConfig::from_properties("ssl.keystore.key=x\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n")
+                .unwrap_err(),
+        );
+        assert!(e.contains("line 2") && !e.contains("MIIEvQ"), "{e}");
+    }
+
+    #[test]
+    fn properties_lines_continue_after_a_backslash() {
+        let text = "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required \\\n    username=\"alice\" \\\n    password=\"hunter2\";\nbootstrap.servers=b:9092\n";
+        let c = AdminConfig::from_properties(text).unwrap();
+        let r = c.resolve().unwrap();
+        assert_eq!(
+            r.str("sasl.jaas.config"),
+            "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"alice\" password=\"hunter2\";"
+        );
+        assert_eq!(r.str("bootstrap.servers"), "b:9092");
     }
 }

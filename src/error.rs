@@ -84,8 +84,9 @@ pub enum Error {
         /// The node ids the metadata does list.
         known: Vec<i32>,
     },
-    /// The TLS handshake with a broker failed for a reason that retrying will
-    /// not fix: an untrusted or mismatched certificate, a refused client
+    /// TLS with a broker failed for a reason that retrying will not fix
+    /// (in the handshake, or the broker's refusal of our certificate right
+    /// after it): an untrusted or mismatched certificate, a refused client
     /// certificate, a listener that does not speak TLS. The message says which
     /// check failed and which setting to look at.
     Tls {
@@ -245,7 +246,7 @@ impl fmt::Display for Error {
             }
             Error::CommitFailed(m) => write!(f, "offset commit failed: {m}"),
             Error::Tls { broker, message } => {
-                write!(f, "TLS handshake with broker {broker} failed: {message}")
+                write!(f, "TLS with broker {broker} failed: {message}")
             }
         }
     }

@@ -284,7 +284,7 @@ fn reauthentication_keeps_requests_flowing_on_the_same_connection() {
     let port = fake_broker(Mode::Framed { lifetime_ms: 400 }, seen.clone());
     let admin = AdminClient::new(sasl_admin(port, "PLAIN")).unwrap();
     let calls = AtomicUsize::new(0);
-    let end = Instant::now() + Duration::from_secs(3);
+    let end = Instant::now() + Duration::from_secs(4);
     while Instant::now() < end {
         let result: Result<_, Error> = admin.describe_cluster();
         result.expect("every request answered through re-authentication");
@@ -295,8 +295,8 @@ fn reauthentication_keeps_requests_flowing_on_the_same_connection() {
     // Connections: the bootstrap one, then the one to broker 1 (its real id).
     let most = g.handshakes.iter().copied().max().unwrap_or(0);
     assert!(
-        most >= 4,
-        "one connection re-authenticated several times in 3 s of 400 ms sessions: {:?}",
+        most >= 3,
+        "one connection re-authenticated several times in 4 s of 400 ms sessions (at most one a second, as brokers allow): {:?}",
         g.handshakes
     );
     assert!(

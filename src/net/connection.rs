@@ -192,22 +192,11 @@ impl ReadTransport {
         }
     }
 
-    fn read(&mut self, buf: &mut [u8], shared: &Shared) -> io::Result<usize> {
-        #[cfg(not(feature = "tls"))]
-        let _ = shared;
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             ReadTransport::Plain(s) => s.read(buf),
             #[cfg(feature = "tls")]
-            ReadTransport::Tls(r) => r.read_with(buf, &mut || {
-                // Records the session made by itself (a KeyUpdate reply, an
-                // alert): sent now if no writer holds the socket, else by the
-                // writer with its request (see TlsSession's lock order).
-                if let Ok(mut w) = shared.write.try_lock() {
-                    if let WriteTransport::Tls(t) = &mut w.out {
-                        let _ = t.flush_pending();
-                    }
-                }
-            }),
+            ReadTransport::Tls(r) => r.read(buf),
         }
     }
 }
@@ -763,8 +752,9 @@ impl Connection {
             let fraction = 0.85 + 0.10 * crate::net::pool::random_unit();
             let lifetime = Duration::from_millis(lifetime_ms as u64);
             let now = Instant::now();
-            let due = now + lifetime.mul_f64(fraction);
-            let end = now + lifetime;
+            // Brokers refuse a re-authentication within 1 s of the last one.
+            let due = now + lifetime.mul_f64(fraction).max(Duration::from_millis(1100));
+            let end = (now + lifetime).max(due);
             (due, due + (end - due) / 2)
         });
         *self.shared.reauth_at.lock().unwrap() = reauth;
@@ -786,9 +776,14 @@ impl Connection {
     /// nearly over; called by writers under the write lock before their
     /// request, so the new session is in place before the old one ends.
     fn maybe_reauthenticate(&self, w: &mut WriteSide) -> Result<()> {
-        let due =
-            matches!(*self.shared.reauth_at.lock().unwrap(), Some((at, _)) if Instant::now() >= at);
-        if !due {
+        let Some((due, must)) = *self.shared.reauth_at.lock().unwrap() else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        // Preferably between requests: with nothing in flight the exchange
+        // is not queued behind a slow answer (a held Fetch, a JoinGroup).
+        // Past half-way to the session's end it cannot wait any longer.
+        if now < due || (now < must && self.in_flight() > 0) {
             return Ok(());
         }
         let Some(sasl) = &self.shared.settings.security.sasl else {
@@ -806,7 +801,9 @@ impl Connection {
         Ok(())
     }
 
-    /// Sends `req` and waits for its response while holding the write lock.
+    /// Sends `req` and waits for its response while holding the write lock:
+    /// up to request.timeout.ms after the answers to the requests already in
+    /// flight are due, since ours comes after theirs.
     fn exchange_locked<R: Request>(
         &self,
         w: &mut WriteSide,
@@ -814,7 +811,17 @@ impl Connection {
         version: i16,
     ) -> Result<R::Response> {
         let (tx, rx) = mpsc::sync_channel(1);
-        let timeout = self.shared.settings.request_timeout;
+        let now = Instant::now();
+        let ahead = self
+            .shared
+            .in_flight
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|p| p.deadline.saturating_duration_since(now))
+            .max()
+            .unwrap_or_default();
+        let timeout = self.shared.settings.request_timeout + ahead;
         self.send_locked(
             w,
             req,
@@ -1093,7 +1100,7 @@ fn read_full(
             return Ok(false);
         }
         let _ = stream.set_read_timeout(Some(TICK));
-        match stream.read(&mut buf[*got..], shared) {
+        match stream.read(&mut buf[*got..]) {
             Ok(0) => {
                 if shared.closed.load(Ordering::SeqCst) {
                     return Ok(false);
@@ -1132,11 +1139,17 @@ fn read_full(
                     &shared.settings.security.tls,
                     e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()),
                 ) {
-                    // E.g. TLS 1.3's refusal of our client certificate, which
-                    // arrives as an alert after the handshake.
-                    return Err(Error::Tls {
-                        broker: shared.label.clone(),
-                        message: tls.describe("", inner),
+                    // TLS 1.3's refusal of our client certificate arrives as
+                    // an alert after the handshake: fatal, as a handshake
+                    // failure. Any other TLS error on an established
+                    // connection drops it like a network error (retriable).
+                    return Err(if crate::net::tls::is_certificate_refusal(inner) {
+                        Error::Tls {
+                            broker: shared.label.clone(),
+                            message: tls.describe("", inner),
+                        }
+                    } else {
+                        io_err(io::Error::other(format!("TLS: {inner}")))
                     });
                 }
                 return Err(io_err(e));

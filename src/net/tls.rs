@@ -90,6 +90,20 @@ fn pem_only(c: &Resolved, key: &str) -> Result<()> {
 }
 
 fn certificates(key: &str, pem: &[u8]) -> Result<Vec<CertificateDer<'static>>> {
+    if pem.starts_with(&[0xFE, 0xED, 0xFE, 0xED]) {
+        return Err(Error::config(
+            key,
+            "[file]",
+            "this is a Java KeyStore (JKS), and only PEM is supported: convert it with `keytool -exportcert -rfc -keystore STORE -alias ALIAS > cert.pem` (and the key with keytool -importkeystore to PKCS12, then openssl pkcs12 -nodes)",
+        ));
+    }
+    if pem.first() == Some(&0x30) {
+        return Err(Error::config(
+            key,
+            "[file]",
+            "this is a binary (DER or PKCS12) file, and only PEM is supported: convert it with `openssl x509 -inform der -in FILE -out cert.pem` or `openssl pkcs12 -in FILE -nodes -out client.pem`",
+        ));
+    }
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pem)
         .collect::<std::result::Result<_, _>>()
         .map_err(|e| Error::config(key, "[PEM]", format!("not valid PEM certificates: {e}")))?;
@@ -192,6 +206,9 @@ impl TlsSettings {
             match p.to_ascii_lowercase().as_str() {
                 "tlsv1.3" => versions.push(&rustls::version::TLS13),
                 "tlsv1.2" => versions.push(&rustls::version::TLS12),
+                "tlsv1.1" | "tlsv1" | "sslv3" => log::warn!(
+                    "ssl.enabled.protocols: {p} is not supported (insecure, not implemented by rustls) and is ignored"
+                ),
                 _ => {
                     return Err(Error::config(
                         "ssl.enabled.protocols",
@@ -200,6 +217,13 @@ impl TlsSettings {
                     ));
                 }
             }
+        }
+        if versions.is_empty() {
+            return Err(Error::config(
+                "ssl.enabled.protocols",
+                c.str("ssl.enabled.protocols"),
+                "names no protocol this client implements: include TLSv1.2 or TLSv1.3",
+            ));
         }
         let check_host_name = match c.str("ssl.endpoint.identification.algorithm") {
             "" => false,
@@ -401,15 +425,19 @@ impl TlsSettings {
         tcp.set_write_timeout(Some(timeout)).map_err(io_err)?;
         while conn.is_handshaking() {
             if let Err(e) = conn.complete_io(tcp) {
-                return Err(self.handshake_error(host, label, e));
+                return Err(self.handshake_error(host, label, timeout, e));
             }
         }
-        // TLS 1.3 sends its alert about a refused client certificate after the
-        // client considers the handshake done: flush our Finished and look at
-        // the first records now, so that refusal is reported as such here.
+        // Our Finished out now. (TLS 1.3 refuses a client certificate with an
+        // alert after the client considers the handshake done: the reader
+        // reports it as Error::Tls on the first response, see read_full.)
         while conn.wants_write() {
             conn.write_tls(tcp).map_err(io_err)?;
         }
+        // Writers encrypt at most WRITE_CHUNK at a time and drain at once, so
+        // no limit is needed; with rustls's default 64 KiB limit a chunk could
+        // be refused in part after a key update queued a few bytes ahead.
+        conn.set_buffer_limit(None);
         tcp.set_write_timeout(None).map_err(io_err)?;
         log::debug!(
             "TLS with broker {label}: {}, {}",
@@ -423,23 +451,31 @@ impl TlsSettings {
 
     /// Turns a handshake failure into an error that names the check that
     /// failed and the setting to look at.
-    fn handshake_error(&self, host: &str, label: &str, e: io::Error) -> Error {
+    fn handshake_error(&self, host: &str, label: &str, timeout: Duration, e: io::Error) -> Error {
         let tls = |message: String| Error::Tls {
             broker: label.to_string(),
             message,
         };
         let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) else {
+            // A dropped connection is retriable, as in Java: it is also what a
+            // broker at max.connections, a restart or a load balancer does.
             return match e.kind() {
                 io::ErrorKind::UnexpectedEof
                 | io::ErrorKind::ConnectionReset
-                | io::ErrorKind::ConnectionAborted => tls(format!(
-                    "the broker closed the connection during the TLS handshake ({e}): the listener probably does not use TLS (security.protocol PLAINTEXT or SASL_PLAINTEXT), or refused our certificate"
-                )),
+                | io::ErrorKind::ConnectionAborted => Error::Io {
+                    broker: label.to_string(),
+                    source: io::Error::new(
+                        e.kind(),
+                        format!(
+                            "the broker closed the connection during the TLS handshake ({e}): if this persists, the listener probably does not use TLS (security.protocol PLAINTEXT or SASL_PLAINTEXT)"
+                        ),
+                    ),
+                },
                 io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => Error::Timeout {
                     what: format!(
                         "TLS handshake with broker {label} got no answer (socket.connection.setup.timeout.ms): is this a TLS listener?"
                     ),
-                    after: Duration::ZERO,
+                    after: timeout,
                 },
                 _ => Error::Io {
                     broker: label.to_string(),
@@ -477,10 +513,18 @@ impl TlsSettings {
                 }
             }
             rustls::Error::AlertReceived(alert) => match alert {
+                AlertDescription::HandshakeFailure => format!(
+                    "the broker refused the handshake ({}): no TLS version or cipher suite in common (check ssl.enabled.protocols), or it requires a client certificate{}",
+                    enum_name(alert),
+                    if self.has_client_certificate {
+                        " it does not accept"
+                    } else {
+                        " (ssl.client.auth=required; set ssl.keystore.location)"
+                    }
+                ),
                 AlertDescription::CertificateRequired
                 | AlertDescription::BadCertificate
                 | AlertDescription::UnknownCA
-                | AlertDescription::HandshakeFailure
                     if !self.has_client_certificate =>
                 {
                     format!(
@@ -509,6 +553,23 @@ impl TlsSettings {
             other => other.to_string(),
         }
     }
+}
+
+/// True for the alerts a broker sends when it refuses our client certificate.
+pub(crate) fn is_certificate_refusal(e: &rustls::Error) -> bool {
+    matches!(
+        e,
+        rustls::Error::AlertReceived(
+            AlertDescription::CertificateRequired
+                | AlertDescription::BadCertificate
+                | AlertDescription::UnknownCA
+                | AlertDescription::CertificateUnknown
+                | AlertDescription::UnsupportedCertificate
+                | AlertDescription::CertificateRevoked
+                | AlertDescription::CertificateExpired
+                | AlertDescription::AccessDenied
+        )
+    )
 }
 
 /// The name of a rustls enum value (they have no `Display`), e.g. `UnknownIssuer`.
@@ -577,12 +638,12 @@ const WRITE_CHUNK: usize = 64 * 1024;
 /// One TLS session shared by a connection's reader thread and its writers.
 ///
 /// Lock order, which rules out deadlock: a writer holds the connection's
-/// write lock (socket writes are serialized by it) and takes the session lock
-/// only to encrypt, never while doing I/O; the reader takes the session lock
-/// only to feed ciphertext and take plaintext, never while doing I/O, and
-/// writes to the socket itself (TLS records the session produced on its own,
-/// e.g. a KeyUpdate reply) only if it can take the write lock without
-/// waiting — otherwise the writer holding it sends them with its next request.
+/// write lock (socket writes are serialized by it, so TLS records reach the
+/// socket in the order they were sealed) and takes the session lock only to
+/// encrypt, never while doing I/O; the reader takes the session lock only to
+/// feed ciphertext and take plaintext, never while doing I/O, and never
+/// writes: records the session makes on its own (a KeyUpdate reply) go out
+/// ahead of the next writer's data, which rustls queues them for.
 pub(crate) struct TlsSession {
     conn: Mutex<ClientConnection>,
 }
@@ -598,12 +659,6 @@ impl TlsSession {
     fn encrypt(&self, data: &[u8], out: &mut Vec<u8>) -> io::Result<()> {
         let mut c = self.conn.lock().unwrap();
         c.writer().write_all(data)?;
-        self.drain_locked(&mut c, out)
-    }
-
-    /// Appends whatever TLS records the session has ready to `out`.
-    fn drain(&self, out: &mut Vec<u8>) -> io::Result<()> {
-        let mut c = self.conn.lock().unwrap();
         self.drain_locked(&mut c, out)
     }
 
@@ -639,21 +694,8 @@ impl TlsWriter {
             self.session.encrypt(chunk, &mut self.cipher)?;
             self.tcp.write_all(&self.cipher)?;
         }
-        if data.is_empty() {
-            self.flush_pending()?;
-        }
         if self.cipher.capacity() > 4 * WRITE_CHUNK {
             self.cipher = Vec::new();
-        }
-        Ok(())
-    }
-
-    /// Sends TLS records the session produced by itself.
-    pub(crate) fn flush_pending(&mut self) -> io::Result<()> {
-        self.cipher.clear();
-        self.session.drain(&mut self.cipher)?;
-        if !self.cipher.is_empty() {
-            self.tcp.write_all(&self.cipher)?;
         }
         Ok(())
     }
@@ -687,9 +729,8 @@ impl TlsReader {
 
     /// Feeds pending ciphertext and copies out plaintext: `Some(n)` when `out`
     /// got `n` bytes (0 = the broker closed the TLS session cleanly), `None`
-    /// when more ciphertext is needed. Also reports whether the session has
-    /// records of its own to send.
-    fn step(&mut self, out: &mut [u8]) -> io::Result<(Option<usize>, bool)> {
+    /// when more ciphertext is needed.
+    fn step(&mut self, out: &mut [u8]) -> io::Result<Option<usize>> {
         let mut c = self.session.conn.lock().unwrap();
         while self.start < self.pending.len() {
             let mut rest = &self.pending[self.start..];
@@ -704,51 +745,32 @@ impl TlsReader {
                 self.pending.clear();
                 self.start = 0;
             }
-            if c.wants_read() {
-                continue;
+            if !c.wants_read() {
+                break;
             }
-            break;
         }
-        let wants_write = c.wants_write();
         match c.reader().read(out) {
-            Ok(n) => Ok((Some(n), wants_write)),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok((None, wants_write)),
+            Ok(n) => Ok(Some(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
             Err(e) => Err(e),
         }
     }
 }
 
-impl TlsReader {
+impl Read for TlsReader {
     /// Reads plaintext. Socket timeouts come through as `WouldBlock` /
-    /// `TimedOut`, as for a plain socket; `try_flush` is called when the
-    /// session has records of its own to send.
-    pub(crate) fn read_with(
-        &mut self,
-        out: &mut [u8],
-        try_flush: &mut dyn FnMut(),
-    ) -> io::Result<usize> {
+    /// `TimedOut`, as for a plain socket; the end of the TCP stream as
+    /// `Ok(0)`, with or without the broker's close_notify.
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         loop {
-            let (got, wants_write) = self.step(out)?;
-            if wants_write {
-                try_flush();
-            }
-            if let Some(n) = got {
+            if let Some(n) = self.step(out)? {
                 return Ok(n);
             }
             let n = self.tcp.read(&mut self.buf)?;
             if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the broker closed the connection (no TLS close_notify)",
-                ));
+                return Ok(0);
             }
             self.pending.extend_from_slice(&self.buf[..n]);
         }
-    }
-}
-
-impl Read for TlsReader {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        self.read_with(out, &mut || {})
     }
 }

@@ -313,7 +313,14 @@ impl Sender {
             Err(e) => {
                 // Connect failures, authentication ones included, are
                 // already warned about (throttled) by the connection pool.
-                if e.is_retriable() || e.is_authentication() {
+                if e.is_authentication() {
+                    // Retrying will not help until the configuration (or the
+                    // broker's) changes: the records waiting for a producer id
+                    // fail with the cause now rather than with a timeout later;
+                    // new records try again.
+                    log::debug!("InitProducerId failed: {e}; failing the waiting records");
+                    self.fail_all(e);
+                } else if e.is_retriable() {
                     log::debug!("InitProducerId failed: {e}; retrying");
                 } else {
                     log::warn!("InitProducerId failed: {e}; retrying");
@@ -832,7 +839,11 @@ impl Sender {
     }
 
     fn abort_all(&mut self, why: &str) {
-        let err = Error::Closed(format!("producer ({why})"));
+        self.fail_all(Error::Closed(format!("producer ({why})")));
+    }
+
+    /// Fails every batch not yet acknowledged with `err`.
+    fn fail_all(&mut self, err: Error) {
         for b in self.shared.accumulator.take_all() {
             self.fail_unsent(b, err.clone());
         }

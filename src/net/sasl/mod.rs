@@ -135,7 +135,10 @@ impl fmt::Debug for OAuthBearerToken {
 
 /// Supplies OAUTHBEARER tokens; registered by the application and called on
 /// every authentication and re-authentication, so it can cache a token and
-/// refresh it before it expires.
+/// refresh it before it expires. It runs on the thread that opens or
+/// re-authenticates a connection, while that connection holds back other
+/// requests: return a cached token quickly and refresh it ahead of time
+/// rather than calling an identity provider on every call.
 pub trait OAuthBearerTokenProvider: Send + Sync {
     /// A token that has not expired. Its errors fail the authentication as
     /// they are.
