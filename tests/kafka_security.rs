@@ -1497,6 +1497,40 @@ fn sasl_wrong_password_fails_fast_naming_user_and_mechanism() {
     }
 }
 
+/// Misconfigurations against real listeners end quickly and say what is
+/// probably wrong: SASL towards a listener without SASL (Kafka answers
+/// SaslHandshake with ILLEGAL_SASL_STATE there), and TLS towards a plaintext
+/// listener (Kafka drops the ClientHello: retried as a network error until
+/// max.block.ms, then named in the timeout).
+#[test]
+fn sasl_or_tls_towards_a_plaintext_listener_say_so() {
+    let Some(env) = env() else { return };
+    let s = Settings::new(&env.listener("PLAINTEXT"))
+        .with("security.protocol", "SASL_PLAINTEXT")
+        .with("sasl.mechanism", PLAIN)
+        .with("sasl.jaas.config", jaas(PLAIN, "alice", &password("alice")));
+    let e = expect_fast_failure(env, s, "SASL towards PLAINTEXT");
+    let text = e.to_string();
+    assert!(e.is_authentication(), "not retried: {text}");
+    assert!(
+        text.contains("ILLEGAL_SASL_STATE") && text.contains("not a SASL listener"),
+        "says the listener has no SASL: {text}"
+    );
+
+    let s = Settings::new(&env.listener("PLAINTEXT"))
+        .with("security.protocol", "SSL")
+        .with("ssl.truststore.location", Pki::path(&env.pki.ca))
+        .with("max.block.ms", "3000");
+    let (result, took) = try_produce(&s, &support::unique_topic("sec-tls-at-plain"));
+    let e = result.expect_err("TLS towards a plaintext listener");
+    capture::remember_error(&e);
+    assert!(took < FAIL_FAST, "bounded by max.block.ms: {took:?}");
+    assert!(
+        e.to_string().contains("does not use TLS"),
+        "names the likely cause: {e}"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // 3. Re-authentication
 

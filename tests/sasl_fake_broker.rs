@@ -311,3 +311,26 @@ fn reauthentication_keeps_requests_flowing_on_the_same_connection() {
             .all(|t| t.as_slice() == b"\0alice\0alice-secret")
     );
 }
+
+#[cfg(feature = "scram")]
+#[test]
+fn a_mechanism_the_broker_does_not_enable_lists_the_ones_it_does() {
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let port = fake_broker(Mode::Legacy, seen.clone());
+    let started = Instant::now();
+    let err = AdminClient::new(sasl_admin(port, "SCRAM-SHA-512"))
+        .unwrap()
+        .describe_cluster()
+        .expect_err("SCRAM-SHA-512 is not offered");
+    assert!(started.elapsed() < Duration::from_secs(8), "not retried");
+    assert_eq!(err.kafka_code(), Some(KafkaCode::UnsupportedSaslMechanism));
+    let text = err.to_string();
+    assert!(
+        text.contains("SCRAM-SHA-512") && text.contains("offers: PLAIN"),
+        "{text}"
+    );
+    assert!(
+        seen.lock().unwrap().tokens.is_empty(),
+        "no credentials sent"
+    );
+}
