@@ -61,54 +61,19 @@ fn bootstrap() -> String {
     support::tansu::bootstrap()
 }
 
-/// FNV-1a (64 bits): a stable hash for the compiled-classes cache key.
-fn fnv1a(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 /// The Java class path for running the peer: its compiled classes, then the
-/// Kafka jars. Compiles `tests/java/JavaPeer.java` the first time (per source
-/// version; concurrent test processes each compile into a temporary folder and
-/// the first rename wins).
+/// Kafka jars (`tests/java/JavaPeer.java`, compiled once per source version).
 fn java_classpath() -> String {
     static CLASSPATH: OnceLock<String> = OnceLock::new();
     CLASSPATH
         .get_or_init(|| {
-            let kafka = support::kafka::classpath().expect("scripts/kafka.sh classpath");
             let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/java/JavaPeer.java");
             let text = std::fs::read(&source).expect("read tests/java/JavaPeer.java");
-            let key = fnv1a(&[&text[..], kafka.as_bytes()].concat());
-            let dir =
-                PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("java-peer-{key:016x}"));
-            if !dir.join("JavaPeer.class").exists() {
-                let work = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                    .join(format!("java-peer-build-{}", support::unique_suffix()));
-                std::fs::create_dir_all(&work).unwrap();
-                let started = Instant::now();
-                let out = Command::new("javac")
-                    .args(["-nowarn", "-d"])
-                    .arg(&work)
-                    .arg("-cp")
-                    .arg(&kafka)
-                    .arg(&source)
-                    .stdin(Stdio::null())
-                    .output()
-                    .expect("run javac (Java 17+ is needed for the real-Kafka pass)");
-                assert!(
-                    out.status.success(),
-                    "javac failed:\n{}{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                eprintln!("compiled JavaPeer in {:?}", started.elapsed());
-                if std::fs::rename(&work, &dir).is_err() {
-                    // Another process won the race.
-                    let _ = std::fs::remove_dir_all(&work);
-                }
-            }
-            format!("{}:{kafka}", dir.display())
+            support::kafka::compile_java(
+                "JavaPeer",
+                &text,
+                &PathBuf::from(env!("CARGO_TARGET_TMPDIR")),
+            )
         })
         .clone()
 }

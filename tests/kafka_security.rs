@@ -38,7 +38,7 @@ mod deadline;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -181,6 +181,21 @@ struct Settings {
     provider: Option<Arc<dyn OAuthBearerTokenProvider>>,
 }
 
+/// One client config of type `$ty` from the settings (the three config types
+/// share their builder methods but no trait).
+macro_rules! build {
+    ($s:expr, $ty:ty) => {{
+        let mut c = <$ty>::new();
+        for (k, v) in &$s.pairs {
+            c = c.set(k, v);
+        }
+        match &$s.provider {
+            Some(p) => c.sasl_oauthbearer_token_provider(p.clone()),
+            None => c,
+        }
+    }};
+}
+
 impl Settings {
     fn new(bootstrap: &str) -> Settings {
         Settings {
@@ -206,36 +221,15 @@ impl Settings {
     }
 
     fn producer(&self) -> ProducerConfig {
-        let mut c = ProducerConfig::new();
-        for (k, v) in &self.pairs {
-            c = c.set(k, v);
-        }
-        match &self.provider {
-            Some(p) => c.sasl_oauthbearer_token_provider(p.clone()),
-            None => c,
-        }
+        build!(self, ProducerConfig)
     }
 
     fn consumer(&self) -> ConsumerConfig {
-        let mut c = ConsumerConfig::new();
-        for (k, v) in &self.pairs {
-            c = c.set(k, v);
-        }
-        match &self.provider {
-            Some(p) => c.sasl_oauthbearer_token_provider(p.clone()),
-            None => c,
-        }
+        build!(self, ConsumerConfig)
     }
 
     fn admin(&self) -> AdminConfig {
-        let mut c = AdminConfig::new();
-        for (k, v) in &self.pairs {
-            c = c.set(k, v);
-        }
-        match &self.provider {
-            Some(p) => c.sasl_oauthbearer_token_provider(p.clone()),
-            None => c,
-        }
+        build!(self, AdminConfig)
     }
 
     /// The settings as `java.util.Properties` text (values escaped).
@@ -871,45 +865,13 @@ public final class SecurityPeer {
 }
 "#;
 
-/// FNV-1a (64 bits): the compiled-classes cache key.
-fn fnv1a(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// The class path for the Java peer (its classes, then the Kafka jars),
-/// compiling it first if needed.
+/// The class path for the Java peer (its classes, then the Kafka jars).
 fn java_peer_classpath() -> String {
-    let kafka = support::kafka::classpath().expect("scripts/kafka.sh classpath");
-    let key = fnv1a(&[SECURITY_PEER_JAVA.as_bytes(), kafka.as_bytes()].concat());
-    let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let dir = tmp.join(format!("security-peer-{key:016x}"));
-    if !dir.join("SecurityPeer.class").exists() {
-        let work = tmp.join(format!("security-peer-build-{}", support::unique_suffix()));
-        std::fs::create_dir_all(&work).unwrap();
-        let source = work.join("SecurityPeer.java");
-        std::fs::write(&source, SECURITY_PEER_JAVA).unwrap();
-        let out = Command::new("javac")
-            .args(["-nowarn", "-d"])
-            .arg(&work)
-            .arg("-cp")
-            .arg(&kafka)
-            .arg(&source)
-            .stdin(Stdio::null())
-            .output()
-            .expect("run javac (Java 17+ is needed for the real-Kafka pass)");
-        assert!(
-            out.status.success(),
-            "javac failed:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        if std::fs::rename(&work, &dir).is_err() {
-            let _ = std::fs::remove_dir_all(&work); // another process won
-        }
-    }
-    format!("{}:{kafka}", dir.display())
+    support::kafka::compile_java(
+        "SecurityPeer",
+        SECURITY_PEER_JAVA.as_bytes(),
+        Path::new(env!("CARGO_TARGET_TMPDIR")),
+    )
 }
 
 /// One block for the Java peer.
@@ -953,16 +915,8 @@ fn run_java_peer(checks: &[JavaCheck]) -> (Vec<String>, String) {
         ));
     }
     let mut child = Command::new("java")
-        .args([
-            "-XX:TieredStopAtLevel=1",
-            "-Xshare:auto",
-            "-XX:+UseSerialGC",
-            "-XX:-UsePerfData",
-            "-Xms32m",
-            "-Xmx256m",
-            "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-            "-cp",
-        ])
+        .args(support::kafka::JAVA_TOOL_OPTS)
+        .arg("-cp")
         .arg(java_peer_classpath())
         .arg("SecurityPeer")
         .stdin(Stdio::piped())

@@ -548,9 +548,6 @@ impl Connection {
         timeout: Duration,
         callback: Callback,
     ) -> Result<()> {
-        if self.is_closed() {
-            return Err(self.shared.closed_error());
-        }
         if !(R::MIN_VERSION..=R::MAX_VERSION).contains(&version) {
             return Err(Error::InvalidArgument(format!(
                 "{} version {version} is outside the supported range {}-{}",

@@ -123,6 +123,61 @@ pub fn classpath() -> io::Result<String> {
     run_script(&["classpath"])
 }
 
+/// JVM options that keep a short-lived Java tool or peer cheap to start.
+pub const JAVA_TOOL_OPTS: &[&str] = &[
+    "-XX:TieredStopAtLevel=1",
+    "-Xshare:auto",
+    "-XX:+UseSerialGC",
+    "-XX:-UsePerfData",
+    "-Xms32m",
+    "-Xmx256m",
+    "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
+];
+
+/// FNV-1a (64 bits): a stable hash for cache keys.
+pub fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Compiles the Java class `class` from `source` against the Kafka jars into a
+/// folder of `tmp` keyed by the source and the jars (once; concurrent test
+/// processes each compile into a folder of their own and the first rename
+/// wins). Returns the class path for `java -cp`: the classes, then the jars.
+pub fn compile_java(class: &str, source: &[u8], tmp: &Path) -> String {
+    let kafka = classpath().expect("scripts/kafka.sh classpath");
+    let key = fnv1a(&[source, kafka.as_bytes()].concat());
+    let dir = tmp.join(format!("{class}-{key:016x}"));
+    if !dir.join(format!("{class}.class")).exists() {
+        let work = tmp.join(format!("{class}-build-{}", unique_suffix()));
+        fs::create_dir_all(&work).unwrap();
+        let file = work.join(format!("{class}.java"));
+        fs::write(&file, source).unwrap();
+        let started = Instant::now();
+        let out = Command::new("javac")
+            .args(["-nowarn", "-d"])
+            .arg(&work)
+            .arg("-cp")
+            .arg(&kafka)
+            .arg(&file)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run javac (Java 17+ is needed for the real-Kafka pass)");
+        assert!(
+            out.status.success(),
+            "javac {class} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!("compiled {class} in {:?}", started.elapsed());
+        if fs::rename(&work, &dir).is_err() {
+            let _ = fs::remove_dir_all(&work); // another process won the race
+        }
+    }
+    format!("{}:{kafka}", dir.display())
+}
+
 struct Node {
     id: u32,
     dir: PathBuf,
@@ -241,16 +296,8 @@ impl KafkaCluster {
     /// an error with its output when it fails or runs longer than 60 s.
     pub fn run_tool(&self, class: &str, args: &[&str]) -> io::Result<String> {
         let mut child = Command::new("java")
-            .args([
-                "-XX:TieredStopAtLevel=1",
-                "-Xshare:auto",
-                "-XX:+UseSerialGC",
-                "-XX:-UsePerfData",
-                "-Xms32m",
-                "-Xmx256m",
-                "-Dorg.slf4j.simpleLogger.defaultLogLevel=warn",
-                "-cp",
-            ])
+            .args(JAVA_TOOL_OPTS)
+            .arg("-cp")
             .arg(classpath()?)
             .arg(class)
             .args(args)
