@@ -41,3 +41,8 @@ pub use net::sasl::unsecured_token as unsecured_oauthbearer_token;
 pub use net::sasl::{OAuthBearerToken, OAuthBearerTokenProvider};
 pub use producer::{Producer, ProducerRecord, RecordMetadata};
 pub use protocol::KafkaCode;
+
+/// The README's examples, compiled as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
