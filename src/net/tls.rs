@@ -12,7 +12,7 @@
 //!
 //! The handshake runs on the connecting thread before the connection's reader
 //! thread starts; afterwards the session is shared by the reader (decrypts)
-//! and the writers (encrypt) — see [`TlsReader`] and [`TlsWriter`] for why that
+//! and the writers (encrypt) — see `TlsSession` for why that
 //! cannot deadlock.
 
 use std::fmt;
