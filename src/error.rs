@@ -95,6 +95,10 @@ pub enum Error {
         /// What failed, and what to check.
         message: String,
     },
+    /// `Consumer::poll` was interrupted by `WakeupHandle::wakeup` from
+    /// another thread (Java's `WakeupException`): not a failure; the
+    /// consumer is usable and the next poll works normally.
+    Wakeup,
     /// An offset commit was rejected because this consumer is no longer a
     /// member of the group's current generation (Java's
     /// `CommitFailedException`): the partitions may now belong to another
@@ -248,6 +252,7 @@ impl fmt::Display for Error {
             Error::Tls { broker, message } => {
                 write!(f, "TLS with broker {broker} failed: {message}")
             }
+            Error::Wakeup => f.write_str("the consumer was woken up (WakeupHandle::wakeup)"),
         }
     }
 }
@@ -330,6 +335,7 @@ impl Clone for Error {
                 known: known.clone(),
             },
             Error::CommitFailed(s) => Error::CommitFailed(s.clone()),
+            Error::Wakeup => Error::Wakeup,
             Error::Tls { broker, message } => Error::Tls {
                 broker: broker.clone(),
                 message: message.clone(),
