@@ -253,27 +253,27 @@ impl Properties {
     }
 
     /// Checks every property against `tables` and returns the resolved values
-    /// (defaults filled in).
-    pub(crate) fn resolve(&self, tables: &[&[KeyDef]]) -> Result<Resolved> {
+    /// (defaults filled in). A key not in `tables` is not an error (as in
+    /// Java, one properties file may serve several clients): it is ignored
+    /// with a warning naming it, the client it belongs to, or the known key
+    /// it probably misspells (`what` names this client in the warning).
+    pub(crate) fn resolve(&self, what: &str, tables: &[&[KeyDef]]) -> Result<Resolved> {
         let find = |key: &str| tables.iter().flat_map(|t| t.iter()).find(|d| d.0 == key);
         let mut out = BTreeMap::new();
+        let mut ignored = Vec::new();
         for (key, value) in &self.values {
-            let def = find(key).ok_or_else(|| {
-                let mut known: Vec<&str> =
-                    tables.iter().flat_map(|t| t.iter()).map(|d| d.0).collect();
-                known.sort_unstable();
-                // The value is not shown: an unknown key may well be a
-                // password (Java's ssl.keystore.password) or a stray line.
-                Error::config(
-                    key.as_str(),
-                    "[hidden]",
-                    format!(
-                        "unknown configuration key; known keys: {}",
-                        known.join(", ")
-                    ),
-                )
-            })?;
-            out.insert(def.0, check(def, value)?);
+            match find(key) {
+                Some(def) => {
+                    out.insert(def.0, check(def, value)?);
+                }
+                None => {
+                    // The value is never shown: an unknown key may well be a
+                    // password (Java's ssl.keystore.password).
+                    let why = unknown_key_hint(key, tables);
+                    log::warn!("configuration key {key} is ignored: {why} ({what})");
+                    ignored.push(format!("{key}: {why}"));
+                }
+            }
         }
         for def in tables.iter().flat_map(|t| t.iter()) {
             if !out.contains_key(def.0) {
@@ -287,11 +287,83 @@ impl Properties {
                 }
             }
         }
+        for (key, why) in NOT_IMPLEMENTED {
+            let default = tables
+                .iter()
+                .flat_map(|t| t.iter())
+                .find(|d| d.0 == *key)
+                .and_then(|d| d.2);
+            if let (Some(v), Some(d)) = (out.get(key), default) {
+                if v != d {
+                    return Err(Error::config(*key, v.as_str(), *why));
+                }
+            }
+        }
         Ok(Resolved {
             values: out,
             oauth_provider: None,
+            ignored,
         })
     }
+}
+
+/// Java settings this client accepts at their default only, and why.
+const NOT_IMPLEMENTED: &[(&str, &str)] = &[
+    (
+        "client.dns.lookup",
+        "only use_all_dns_ips (the default) is implemented: every address of a host is tried in turn",
+    ),
+    (
+        "metadata.max.idle.ms",
+        "not implemented yet: a producer keeps metadata for every topic it has sent to; leave the default",
+    ),
+    (
+        "transaction.timeout.ms",
+        "transactions are not implemented yet (transactional.id is refused too); leave the default",
+    ),
+];
+
+/// Why `key` is not a setting of this client: another client's setting, a
+/// probable misspelling of one of ours, or unknown.
+fn unknown_key_hint(key: &str, tables: &[&[KeyDef]]) -> String {
+    for (name, table) in [
+        ("an admin client", ADMIN_KEYS),
+        ("a producer", PRODUCER_KEYS),
+        ("a consumer", CONSUMER_KEYS),
+    ] {
+        if table.iter().any(|d| d.0 == key) {
+            return format!("it is {name} setting");
+        }
+    }
+    if key == "ssl.keystore.password" || key == "ssl.truststore.password" {
+        return "store passwords are not used: this client reads PEM files (ssl.key.password opens an encrypted PEM key)".to_string();
+    }
+    let best = tables
+        .iter()
+        .flat_map(|t| t.iter())
+        .map(|d| (edit_distance(key, d.0), d.0))
+        .min();
+    match best {
+        Some((d, known)) if d <= 2 || (d <= 4 && key.len() >= 12) => {
+            format!("not a known setting; did you mean {known}?")
+        }
+        _ => "not a known setting".to_string(),
+    }
+}
+
+/// Levenshtein distance (keys are short ASCII).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let sub = prev[j] + usize::from(ca != *cb);
+            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 fn check(def: &KeyDef, value: &str) -> Result<String> {
@@ -366,6 +438,11 @@ pub(crate) struct Resolved {
     values: BTreeMap<&'static str, String>,
     /// The OAUTHBEARER token provider registered in code, if any.
     pub(crate) oauth_provider: Option<Arc<dyn OAuthBearerTokenProvider>>,
+    /// Keys that were set but are not settings of this client (ignored,
+    /// with a warning), each with the reason. Logged when resolved; kept for
+    /// the tests.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) ignored: Vec<String>,
 }
 
 impl fmt::Debug for Resolved {
@@ -525,7 +602,9 @@ client_config!(
 
 impl AdminConfig {
     pub(crate) fn resolve(&self) -> Result<Resolved> {
-        let mut r = self.props.resolve(&[COMMON_KEYS, ADMIN_KEYS])?;
+        let mut r = self
+            .props
+            .resolve("admin client", &[COMMON_KEYS, ADMIN_KEYS])?;
         r.oauth_provider = self.oauth_provider.0.clone();
         Ok(r)
     }
@@ -533,7 +612,9 @@ impl AdminConfig {
 
 impl ProducerConfig {
     pub(crate) fn resolve(&self) -> Result<Resolved> {
-        let mut r = self.props.resolve(&[COMMON_KEYS, PRODUCER_KEYS])?;
+        let mut r = self
+            .props
+            .resolve("producer", &[COMMON_KEYS, PRODUCER_KEYS])?;
         r.oauth_provider = self.oauth_provider.0.clone();
         // As in Java 3.x: idempotence needs acks=all and at most five requests
         // in flight. When the user asked for idempotence explicitly a conflict
@@ -571,7 +652,9 @@ impl ProducerConfig {
 
 impl ConsumerConfig {
     pub(crate) fn resolve(&self) -> Result<Resolved> {
-        let mut r = self.props.resolve(&[COMMON_KEYS, CONSUMER_KEYS])?;
+        let mut r = self
+            .props
+            .resolve("consumer", &[COMMON_KEYS, CONSUMER_KEYS])?;
         r.oauth_provider = self.oauth_provider.0.clone();
         if r.int("heartbeat.interval.ms") >= r.int("session.timeout.ms") {
             return Err(Error::config(
@@ -593,15 +676,53 @@ mod tests {
     }
 
     #[test]
-    fn unknown_key_is_named() {
-        let e = AdminConfig::new()
+    fn unknown_keys_are_ignored_with_a_reason() {
+        let r = ProducerConfig::new()
             .bootstrap_servers("a:1")
             .set("bootstrap.server", "x")
+            .set("group.id", "g")
+            .set("ssl.keystore.password", "hunter2")
+            .set("no.such.thing", "1")
             .resolve()
-            .unwrap_err();
-        let t = err_text(e);
-        assert!(t.contains("bootstrap.server"), "{t}");
-        assert!(t.contains("unknown configuration key"), "{t}");
+            .unwrap();
+        assert_eq!(
+            r.ignored,
+            vec![
+                "bootstrap.server: not a known setting; did you mean bootstrap.servers?",
+                "group.id: it is a consumer setting",
+                "no.such.thing: not a known setting",
+                "ssl.keystore.password: store passwords are not used: this client reads PEM files (ssl.key.password opens an encrypted PEM key)",
+            ]
+        );
+        assert!(!format!("{r:?}").contains("hunter2"));
+        assert_eq!(r.str("bootstrap.servers"), "a:1");
+    }
+
+    #[test]
+    fn settings_not_implemented_are_refused_unless_default() {
+        for (key, value) in [
+            (
+                "client.dns.lookup",
+                "resolve_canonical_bootstrap_servers_only",
+            ),
+            ("metadata.max.idle.ms", "60000"),
+            ("transaction.timeout.ms", "1000"),
+        ] {
+            let e = err_text(
+                ProducerConfig::new()
+                    .bootstrap_servers("a:1")
+                    .set(key, value)
+                    .resolve()
+                    .unwrap_err(),
+            );
+            assert!(e.contains(key) && e.contains("implemented"), "{e}");
+        }
+        ProducerConfig::new()
+            .bootstrap_servers("a:1")
+            .set("client.dns.lookup", "use_all_dns_ips")
+            .set("metadata.max.idle.ms", "300000")
+            .resolve()
+            .unwrap();
     }
 
     #[test]
@@ -694,16 +815,17 @@ mod tests {
 
     #[test]
     fn errors_never_echo_secrets() {
-        // Java's JKS password key is unknown here: named, value hidden.
+        // A bad value of a secret key is not shown.
         let e = err_text(
             AdminConfig::new()
                 .bootstrap_servers("b:9092")
-                .set("ssl.keystore.password", "hunter2")
+                .set("sasl.password", "hunter2")
+                .set("security.protocol", "SASL_PLAIN")
                 .resolve()
                 .unwrap_err(),
         );
         assert!(
-            e.contains("ssl.keystore.password") && !e.contains("hunter2"),
+            e.contains("security.protocol") && !e.contains("hunter2"),
             "{e}"
         );
         // A base64 line of a PEM key (no '=') is not echoed.

@@ -54,6 +54,7 @@ impl ClusterSettings {
                 client_id: c.opt_str("client.id").map(str::to_string),
                 request_timeout: c.millis("request.timeout.ms"),
                 connect_timeout: c.millis("socket.connection.setup.timeout.ms"),
+                connect_timeout_max: c.millis("socket.connection.setup.timeout.max.ms"),
                 send_buffer_bytes: c.int("send.buffer.bytes") as i32,
                 receive_buffer_bytes: c.int("receive.buffer.bytes") as i32,
                 max_response_size: c.int("receive.message.max.bytes") as usize,

@@ -137,6 +137,8 @@ pub(crate) struct Group {
     auto_commit: Option<Duration>,
     retry_backoff: Duration,
     api_timeout: Duration,
+    /// `exclude.internal.topics`: a pattern never matches internal topics.
+    exclude_internal_topics: bool,
     rack: Option<String>,
     assignors: Vec<Box<dyn PartitionAssignor>>,
     pub(crate) subscription: Option<SubscriptionMode>,
@@ -202,6 +204,7 @@ impl Group {
                 .then(|| c.millis("auto.commit.interval.ms")),
             retry_backoff: c.millis("retry.backoff.ms"),
             api_timeout: c.millis("default.api.timeout.ms"),
+            exclude_internal_topics: c.bool("exclude.internal.topics"),
             rack: c.opt_str("client.rack").map(str::to_string),
             assignors,
             subscription: None,
@@ -493,7 +496,10 @@ impl Consumer {
     /// max.poll.interval.ms: its partitions are lost and the next poll rejoins.
     fn leave_after_poll_timeout(&mut self) {
         self.group.as_mut().expect("group").poll_timeout_left = true;
-        self.send_leave_group("the application did not poll within max.poll.interval.ms");
+        self.send_leave_group(
+            "the application did not poll within max.poll.interval.ms",
+            None,
+        );
         let g = self.group.as_mut().expect("group");
         g.lose_partitions();
         g.reset_membership(true);
@@ -573,10 +579,13 @@ impl Consumer {
                 let Some(SubscriptionMode::Pattern(p)) = &g.subscription else {
                     unreachable!()
                 };
+                let exclude_internal = g.exclude_internal_topics;
                 Ok(md
                     .topics
                     .values()
-                    .filter(|t| !t.is_internal && t.error.is_none() && p(&t.name))
+                    .filter(|t| {
+                        !(exclude_internal && t.is_internal) && t.error.is_none() && p(&t.name)
+                    })
                     .map(|t| t.name.clone())
                     .collect())
             }
@@ -817,7 +826,7 @@ impl Consumer {
                 // the poll timer), not default.api.timeout.ms: with the
                 // coordinator unreachable, poll(250 ms) blocked 60 s here.
                 let offsets = self.consumed_offsets();
-                if let Err(e) = self.commit_sync_offsets_within(&offsets, Some(deadline)) {
+                if let Err(e) = self.commit_sync_offsets_within(&offsets, Some(deadline), false) {
                     log::warn!("auto-commit before rebalance failed: {e}");
                 }
             }
@@ -1371,16 +1380,18 @@ impl Consumer {
         &mut self,
         offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
     ) -> Result<()> {
-        self.commit_sync_offsets_within(offsets, None)
+        self.commit_sync_offsets_within(offsets, None, false)
     }
 
     /// [`Consumer::commit_sync_offsets`], retrying until
     /// `default.api.timeout.ms` or `limit`, whichever comes first (at least
-    /// one attempt).
+    /// one attempt). With `hard`, each request also waits no longer than
+    /// `limit` (instead of request.timeout.ms): for a bounded close.
     fn commit_sync_offsets_within(
         &mut self,
         offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
         limit: Option<Instant>,
+        hard: bool,
     ) -> Result<()> {
         self.ensure_open()?;
         let now = Instant::now();
@@ -1402,7 +1413,15 @@ impl Consumer {
             let req = self.commit_request(offsets);
             let attempt = self.coordinator(deadline).and_then(|conn| {
                 let v = conn.version::<OffsetCommitRequest>()?;
-                conn.request_at(&req, v)
+                match limit.filter(|_| hard) {
+                    Some(l) => conn.request_with_timeout(
+                        &req,
+                        v,
+                        l.saturating_duration_since(Instant::now())
+                            .max(Duration::from_millis(1)),
+                    ),
+                    None => conn.request_at(&req, v),
+                }
             });
             let result = attempt.and_then(|resp| self.commit_result(&resp));
             match result {
@@ -1411,7 +1430,10 @@ impl Consumer {
                     if matches!(e, Error::Io { .. } | Error::Timeout { .. }) {
                         self.mark_coordinator_dead();
                     }
-                    std::thread::sleep(self.group.as_ref().expect("group").retry_backoff);
+                    let backoff = self.group.as_ref().expect("group").retry_backoff;
+                    std::thread::sleep(
+                        backoff.min(deadline.saturating_duration_since(Instant::now())),
+                    );
                 }
                 Err(e) => return Err(e),
             }
@@ -1620,11 +1642,12 @@ impl Consumer {
         }
     }
 
-    /// Sends LeaveGroup (not for static members) without waiting long.
-    fn send_leave_group(&mut self, reason: &str) {
+    /// Sends LeaveGroup (not for static members) without waiting long
+    /// (nor past `deadline`, when given).
+    fn send_leave_group(&mut self, reason: &str, deadline: Option<Instant>) {
         let Some(g) = self.group.as_ref() else { return };
         if g.membership.is_some() {
-            self.membership_leave();
+            self.membership_leave(deadline);
             return;
         }
         if g.member_id.is_empty() || g.instance_id.is_some() {
@@ -1657,7 +1680,16 @@ impl Consumer {
                 ..Default::default()
             }
         };
-        match conn.request_at(&req, v) {
+        let answer = match deadline {
+            Some(d) => conn.request_with_timeout(
+                &req,
+                v,
+                d.saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(1)),
+            ),
+            None => conn.request_at(&req, v),
+        };
+        match answer {
             Ok(r) => {
                 if let Some(code) = KafkaCode::from_code(r.error_code) {
                     log::debug!("{}: LeaveGroup answered {}", g.context(), code.name());
@@ -1669,22 +1701,38 @@ impl Consumer {
 
     /// Orderly exit from the group: auto-commit, revoke, LeaveGroup.
     pub(crate) fn leave_group(&mut self, reason: &str) -> Result<()> {
+        if let Err(e) = self.leave_group_within(reason, None) {
+            log::warn!("auto-commit on leave failed: {e}");
+        }
+        Ok(())
+    }
+
+    /// [`Consumer::leave_group`] bounded by `deadline` (the auto-commit and
+    /// LeaveGroup requests wait no longer; the rebalance listener is not
+    /// bounded). Always leaves; returns the auto-commit's failure, if any.
+    pub(crate) fn leave_group_within(
+        &mut self,
+        reason: &str,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
         let Some(g) = self.group.as_ref() else {
             return Ok(());
         };
         if !g.joined {
             return Ok(());
         }
+        let mut commit_error = None;
         if g.auto_commit.is_some() {
-            if let Err(e) = self.commit_sync() {
-                log::warn!("auto-commit on leave failed: {e}");
+            let offsets = self.consumed_offsets();
+            if let Err(e) = self.commit_sync_offsets_within(&offsets, deadline, true) {
+                commit_error = Some(e);
             }
         }
         let owned = std::mem::take(&mut self.group.as_mut().expect("group").owned);
         if !owned.is_empty() {
             self.call_listener(|l, c| l.on_partitions_revoked(c, &owned));
         }
-        self.send_leave_group(reason);
+        self.send_leave_group(reason, deadline);
         let g = self.group.as_mut().expect("group");
         g.reset_membership(true);
         g.needs_join = false;
@@ -1695,6 +1743,6 @@ impl Consumer {
                 cb(Err(Error::Closed("consumer group membership".into())));
             }
         }
-        Ok(())
+        commit_error.map_or(Ok(()), Err)
     }
 }

@@ -63,6 +63,9 @@ pub struct ConnectionSettings {
     pub request_timeout: Duration,
     /// `socket.connection.setup.timeout.ms`.
     pub connect_timeout: Duration,
+    /// `socket.connection.setup.timeout.max.ms`: the setup timeout doubles
+    /// with each consecutive failed connect to a broker, up to this.
+    pub connect_timeout_max: Duration,
     /// `send.buffer.bytes` (-1 = OS default).
     pub send_buffer_bytes: i32,
     /// `receive.buffer.bytes` (-1 = OS default).
@@ -85,6 +88,7 @@ impl Default for ConnectionSettings {
             client_id: None,
             request_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
+            connect_timeout_max: Duration::from_secs(30),
             send_buffer_bytes: 131072,
             receive_buffer_bytes: 65536,
             max_response_size: 100 * 1024 * 1024,

@@ -34,6 +34,17 @@ impl Backoff {
     }
 }
 
+/// The connection setup timeout after `failures` consecutive failed
+/// connects: `socket.connection.setup.timeout.ms` doubled per failure, capped
+/// at `socket.connection.setup.timeout.max.ms`, with 20% jitter.
+pub fn setup_timeout(settings: &ConnectionSettings, failures: u32) -> Duration {
+    Backoff {
+        initial: settings.connect_timeout,
+        max: settings.connect_timeout_max,
+    }
+    .delay(failures + 1)
+}
+
 /// Multiplies `d` by a random factor in `[1 - spread, 1 + spread]`.
 pub fn jitter(d: Duration, spread: f64) -> Duration {
     let r = random_unit();
@@ -169,7 +180,16 @@ impl ConnectionPool {
             }
         }
         s.address = Some(address.clone());
-        match Connection::connect(address, &self.settings) {
+        // As Java: the setup timeout grows exponentially (with 20% jitter)
+        // with consecutive failures, up to socket.connection.setup.timeout.max.ms.
+        let settings = if s.failures == 0 {
+            std::borrow::Cow::Borrowed(&self.settings)
+        } else {
+            let mut grown = self.settings.clone();
+            grown.connect_timeout = setup_timeout(&self.settings, s.failures);
+            std::borrow::Cow::Owned(grown)
+        };
+        match Connection::connect(address, &settings) {
             Ok(c) => {
                 let c = Arc::new(c);
                 s.conn = Some(c.clone());
@@ -293,6 +313,32 @@ impl Drop for ConnectionPool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn setup_timeout_doubles_per_failure_up_to_the_max() {
+        let settings = ConnectionSettings {
+            connect_timeout: Duration::from_millis(1000),
+            connect_timeout_max: Duration::from_millis(5000),
+            ..Default::default()
+        };
+        let t1 = setup_timeout(&settings, 1);
+        assert!(
+            t1 >= Duration::from_millis(1600) && t1 <= Duration::from_millis(2400),
+            "{t1:?}"
+        );
+        let t2 = setup_timeout(&settings, 2);
+        assert!(
+            t2 >= Duration::from_millis(3200) && t2 <= Duration::from_millis(4800),
+            "{t2:?}"
+        );
+        for n in 3..30 {
+            let t = setup_timeout(&settings, n);
+            assert!(
+                t >= Duration::from_millis(4000) && t <= Duration::from_millis(6000),
+                "{n}: {t:?}"
+            );
+        }
+    }
 
     #[test]
     fn backoff_grows_to_max_with_jitter() {
