@@ -154,6 +154,40 @@ impl Error {
         }
     }
 
+    /// True when the client (or this operation's state) cannot go on until
+    /// something outside it changes: another producer or member fenced this
+    /// one (PRODUCER_FENCED, FENCED_INSTANCE_ID, TRANSACTION_COORDINATOR_FENCED),
+    /// the principal lacks an ACL (the `*_AUTHORIZATION_FAILED` codes),
+    /// the broker does not support what is asked (UNSUPPORTED_VERSION, no
+    /// common API version, UNSUPPORTED_COMPRESSION_TYPE,
+    /// UNSUPPORTED_FOR_MESSAGE_FORMAT), or authentication failed
+    /// ([`Error::is_authentication`]). Fatal errors are never retriable.
+    /// (FENCED_LEADER_EPOCH and FENCED_MEMBER_EPOCH are not fatal: the client
+    /// refreshes and rejoins by itself.)
+    pub fn is_fatal(&self) -> bool {
+        if self.is_authentication() {
+            return true;
+        }
+        match self {
+            Error::UnsupportedVersion { .. } => true,
+            Error::Kafka { code, .. } => matches!(
+                code,
+                KafkaCode::ProducerFenced
+                    | KafkaCode::FencedInstanceId
+                    | KafkaCode::TransactionCoordinatorFenced
+                    | KafkaCode::TopicAuthorizationFailed
+                    | KafkaCode::GroupAuthorizationFailed
+                    | KafkaCode::ClusterAuthorizationFailed
+                    | KafkaCode::TransactionalIdAuthorizationFailed
+                    | KafkaCode::DelegationTokenAuthorizationFailed
+                    | KafkaCode::UnsupportedVersion
+                    | KafkaCode::UnsupportedCompressionType
+                    | KafkaCode::UnsupportedForMessageFormat
+            ),
+            _ => false,
+        }
+    }
+
     /// The Kafka error code, when this is a broker error.
     pub fn kafka_code(&self) -> Option<KafkaCode> {
         match self {
@@ -340,6 +374,46 @@ impl Clone for Error {
                 broker: broker.clone(),
                 message: message.clone(),
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fatal_errors_are_never_retriable_and_fencing_of_epochs_is_not_fatal() {
+        let fatal = [
+            Error::kafka(KafkaCode::ProducerFenced, "Produce"),
+            Error::kafka(KafkaCode::TopicAuthorizationFailed, "Metadata for topic t"),
+            Error::kafka(KafkaCode::GroupAuthorizationFailed, "JoinGroup"),
+            Error::kafka(KafkaCode::SaslAuthenticationFailed, "SASL"),
+            Error::Tls {
+                broker: "b".into(),
+                message: "unknown issuer".into(),
+            },
+            Error::UnsupportedVersion {
+                api: "Fetch",
+                broker: "b".into(),
+                broker_range: None,
+                client_range: (4, 17),
+            },
+        ];
+        for e in &fatal {
+            assert!(e.is_fatal(), "{e}");
+            assert!(!e.is_retriable(), "{e}");
+        }
+        for e in [
+            Error::kafka(KafkaCode::FencedLeaderEpoch, "Fetch"),
+            Error::kafka(KafkaCode::NotLeaderOrFollower, "Produce"),
+            Error::Wakeup,
+            Error::Timeout {
+                what: "x".into(),
+                after: Duration::from_secs(1),
+            },
+        ] {
+            assert!(!e.is_fatal(), "{e}");
         }
     }
 }
