@@ -33,6 +33,7 @@ fn cluster(bootstrap: &str) -> Cluster {
             max: Duration::from_millis(1000),
         },
         retry_backoff: Duration::from_millis(100),
+        retry_backoff_max: Duration::from_millis(1000),
         metadata_max_age: Duration::from_secs(300),
         allow_auto_create_topics: false,
     })

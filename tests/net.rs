@@ -28,6 +28,7 @@ fn cluster(bootstrap: &str, connection: ConnectionSettings, max_age: Duration) -
             max: Duration::from_millis(500),
         },
         retry_backoff: Duration::from_millis(50),
+        retry_backoff_max: Duration::from_millis(1000),
         metadata_max_age: max_age,
         allow_auto_create_topics: false,
     })

@@ -317,18 +317,11 @@ impl AdminClient {
     /// else the brokers and controller from a Metadata request.
     pub fn describe_cluster(&self) -> Result<ClusterDescription> {
         let deadline = self.deadline();
+        let mut retry = crate::cluster::Retry::new(&self.cluster, deadline);
         let conn = loop {
             match self.cluster.any_connection() {
                 Ok(c) => break c,
-                Err(e) if e.is_retriable() && Instant::now() < deadline => {
-                    std::thread::sleep(
-                        self.cluster
-                            .settings()
-                            .retry_backoff
-                            .max(self.cluster.min_backoff()),
-                    );
-                }
-                Err(e) => return Err(e),
+                Err(e) => retry.backoff("DescribeCluster", e)?,
             }
         };
         if conn.version::<DescribeClusterRequest>().is_ok() {

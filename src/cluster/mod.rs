@@ -10,12 +10,14 @@
 //! [`Cluster::maybe_refresh`] from their own loops.
 
 pub mod metadata;
+pub mod retry;
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 pub use metadata::{Broker, ClusterMetadata, PartitionMetadata, TopicMetadata};
+pub use retry::Retry;
 
 use crate::config::Resolved;
 use crate::error::{Error, Result};
@@ -36,6 +38,8 @@ pub struct ClusterSettings {
     pub reconnect_backoff: Backoff,
     /// `retry.backoff.ms`.
     pub retry_backoff: Duration,
+    /// `retry.backoff.max.ms`: the exponential retry backoff's ceiling.
+    pub retry_backoff_max: Duration,
     /// `metadata.max.age.ms`.
     pub metadata_max_age: Duration,
     /// Whether Metadata requests may create missing topics
@@ -68,6 +72,7 @@ impl ClusterSettings {
                 max: c.millis("reconnect.backoff.max.ms"),
             },
             retry_backoff: c.millis("retry.backoff.ms"),
+            retry_backoff_max: c.millis("retry.backoff.max.ms"),
             metadata_max_age: c.millis("metadata.max.age.ms"),
             allow_auto_create_topics: true,
         })
@@ -505,17 +510,11 @@ impl Cluster {
         topics: Option<&[String]>,
         deadline: Instant,
     ) -> Result<Arc<ClusterMetadata>> {
+        let mut retry = Retry::new(self, deadline);
         loop {
             match self.refresh_topics(topics) {
                 Ok(md) => return Ok(md),
-                Err(e) if e.is_retriable() && Instant::now() < deadline => {
-                    log::debug!("Metadata failed ({e}); retrying");
-                    let pause = self.settings.retry_backoff.max(self.min_backoff());
-                    std::thread::sleep(
-                        pause.min(deadline.saturating_duration_since(Instant::now())),
-                    );
-                }
-                Err(e) => return Err(self.annotate(e)),
+                Err(e) => retry.backoff("Metadata", e)?,
             }
         }
     }
@@ -586,18 +585,11 @@ impl Cluster {
     /// Sends `req` to any broker, retrying on network errors and retriable
     /// failures (after `retry.backoff.ms`) until `deadline`.
     pub fn request_any<R: Request>(&self, req: &R, deadline: Instant) -> Result<R::Response> {
+        let mut retry = Retry::new(self, deadline);
         loop {
-            let attempt = self.any_connection().and_then(|c| c.request(req));
-            match attempt {
+            match self.any_connection().and_then(|c| c.request(req)) {
                 Ok(r) => return Ok(r),
-                Err(e) if e.is_retriable() && Instant::now() < deadline => {
-                    log::debug!("{} failed ({e}); retrying", R::NAME);
-                    let pause = self.settings.retry_backoff.max(self.min_backoff());
-                    std::thread::sleep(
-                        pause.min(deadline.saturating_duration_since(Instant::now())),
-                    );
-                }
-                Err(e) => return Err(self.annotate(e)),
+                Err(e) => retry.backoff(R::NAME, e)?,
             }
         }
     }

@@ -40,6 +40,7 @@ use super::assignor::{
 };
 use super::{Consumer, Event, TopicPartition};
 use crate::cluster::Broker;
+use crate::cluster::Retry;
 use crate::config::Resolved;
 use crate::error::{Error, Result};
 use crate::net::{BrokerAddress, Connection};
@@ -706,6 +707,8 @@ impl Consumer {
     }
 
     fn coordinator(&mut self, deadline: Instant) -> Result<std::sync::Arc<Connection>> {
+        let cluster = self.fetcher.cluster.clone();
+        let mut retry = Retry::new(&cluster, deadline);
         loop {
             let g = self.group.as_ref().expect("group");
             if let Some(addr) = g.coordinator.clone() {
@@ -720,11 +723,7 @@ impl Consumer {
             match self.find_coordinator() {
                 Ok(()) => continue,
                 Err(e) if e.is_retriable() && Instant::now() < deadline => {
-                    let g = self.group.as_ref().expect("group");
-                    let pause = g.retry_backoff.max(self.fetcher.cluster.min_backoff());
-                    std::thread::sleep(
-                        pause.min(deadline.saturating_duration_since(Instant::now())),
-                    );
+                    retry.backoff("FindCoordinator", e)?;
                 }
                 Err(e) => {
                     let g = self.group.as_mut().expect("group");
@@ -834,6 +833,8 @@ impl Consumer {
             self.group.as_mut().expect("group").owned.clear();
             self.fetcher.subs.assign(Vec::new());
         }
+        let cluster = self.fetcher.cluster.clone();
+        let mut retry = Retry::new(&cluster, deadline);
         let mut first_round = true;
         loop {
             // Every round after the first honours the poll's deadline, as
@@ -867,14 +868,10 @@ impl Consumer {
                             continue;
                         }
                     }
-                    if e.is_retriable() && Instant::now() < deadline {
-                        if matches!(e, Error::Io { .. } | Error::Timeout { .. }) {
-                            self.mark_coordinator_dead();
-                        }
-                        std::thread::sleep(self.group.as_ref().expect("group").retry_backoff);
-                        continue;
+                    if e.is_retriable() && matches!(e, Error::Io { .. } | Error::Timeout { .. }) {
+                        self.mark_coordinator_dead();
                     }
-                    return Err(e);
+                    retry.backoff("JoinGroup/SyncGroup", e)?;
                 }
             }
         }
@@ -1409,6 +1406,8 @@ impl Consumer {
             return Ok(());
         }
         let deadline = limit.map_or(now + g.api_timeout, |l| l.min(now + g.api_timeout));
+        let cluster = self.fetcher.cluster.clone();
+        let mut retry = Retry::new(&cluster, deadline);
         loop {
             let req = self.commit_request(offsets);
             let attempt = self.coordinator(deadline).and_then(|conn| {
@@ -1426,16 +1425,12 @@ impl Consumer {
             let result = attempt.and_then(|resp| self.commit_result(&resp));
             match result {
                 Ok(()) => return Ok(()),
-                Err(e) if e.is_retriable() && Instant::now() < deadline => {
-                    if matches!(e, Error::Io { .. } | Error::Timeout { .. }) {
+                Err(e) => {
+                    if e.is_retriable() && matches!(e, Error::Io { .. } | Error::Timeout { .. }) {
                         self.mark_coordinator_dead();
                     }
-                    let backoff = self.group.as_ref().expect("group").retry_backoff;
-                    std::thread::sleep(
-                        backoff.min(deadline.saturating_duration_since(Instant::now())),
-                    );
+                    retry.backoff("OffsetCommit", e)?;
                 }
-                Err(e) => return Err(e),
             }
         }
     }
@@ -1523,6 +1518,8 @@ impl Consumer {
         let g = self.group_ref()?;
         let deadline = Instant::now() + g.api_timeout;
         let group_id = g.group_id.clone();
+        let cluster = self.fetcher.cluster.clone();
+        let mut retry = Retry::new(&cluster, deadline);
         let mut by_topic: BTreeMap<String, Vec<i32>> = BTreeMap::new();
         for tp in partitions {
             by_topic
@@ -1629,15 +1626,15 @@ impl Consumer {
             });
             match attempt {
                 Ok(out) => return Ok(out),
-                Err(e) if e.is_retriable() && Instant::now() < deadline => {
-                    if e.kafka_code().is_some_and(is_coordinator_error)
-                        || matches!(e, Error::Io { .. } | Error::Timeout { .. })
+                Err(e) => {
+                    if e.is_retriable()
+                        && (e.kafka_code().is_some_and(is_coordinator_error)
+                            || matches!(e, Error::Io { .. } | Error::Timeout { .. }))
                     {
                         self.mark_coordinator_dead();
                     }
-                    std::thread::sleep(self.group.as_ref().expect("group").retry_backoff);
+                    retry.backoff("OffsetFetch", e)?;
                 }
-                Err(e) => return Err(e),
             }
         }
     }
