@@ -267,7 +267,7 @@ impl Consumer {
     }
 
     /// Sends the leave heartbeat (epoch -1, or -2 for a static member).
-    pub(crate) fn membership_leave(&mut self) {
+    pub(crate) fn membership_leave(&mut self, limit: Option<Instant>) {
         let g = self.group.as_ref().expect("group");
         let epoch = if g.instance_id().is_some() { -2 } else { -1 };
         if g.member_id().is_empty()
@@ -282,10 +282,20 @@ impl Consumer {
         let Ok(req) = self.heartbeat_request(epoch) else {
             return;
         };
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let five = Instant::now() + Duration::from_secs(5);
+        let deadline = limit.map_or(five, |l| l.min(five));
         if let Ok(conn) = self.coordinator_connection(deadline) {
             if let Ok(v) = conn.version::<ConsumerGroupHeartbeatRequest>() {
-                if let Err(e) = conn.request_at(&req, v) {
+                let answer = match limit {
+                    Some(l) => conn.request_with_timeout(
+                        &req,
+                        v,
+                        l.saturating_duration_since(Instant::now())
+                            .max(Duration::from_millis(1)),
+                    ),
+                    None => conn.request_at(&req, v),
+                };
+                if let Err(e) = answer {
                     log::debug!("leave heartbeat failed: {e}");
                 }
             }

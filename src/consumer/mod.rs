@@ -67,6 +67,7 @@ mod state;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
@@ -124,7 +125,80 @@ pub(crate) enum Event {
         id: u64,
         result: Result<crate::protocol::messages::OffsetCommitResponse>,
     },
+    /// [`WakeupHandle::wakeup`] was called: ends the poll loop's wait at
+    /// once (the flag it set makes `poll` return [`Error::Wakeup`]).
+    Wakeup,
 }
+
+/// Wakes a [`Consumer`] up from another thread (Java's
+/// `KafkaConsumer.wakeup()`): from [`Consumer::wakeup_handle`]; cheap to
+/// clone, `Send + Sync`.
+///
+/// ```no_run
+/// # use std::time::Duration;
+/// # fn f(mut consumer: kafka_blocking::consumer::Consumer) -> kafka_blocking::Result<()> {
+/// use kafka_blocking::Error;
+///
+/// let waker = consumer.wakeup_handle();
+/// // e.g. from a signal handler thread: stop the consumer promptly.
+/// std::thread::spawn(move || waker.wakeup());
+/// loop {
+///     match consumer.poll(Duration::from_secs(30)) {
+///         Ok(records) => { /* process */ }
+///         Err(Error::Wakeup) => break,
+///         Err(e) => return Err(e),
+///     }
+/// }
+/// consumer.close_timeout(Duration::from_secs(10))?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct WakeupHandle {
+    flag: Arc<AtomicBool>,
+    events: Sender<Event>,
+}
+
+impl WakeupHandle {
+    /// Makes the [`Consumer::poll`] in progress return [`Error::Wakeup`] at
+    /// once, or, when none is in progress, the next `poll` (as Java). One
+    /// wakeup ends one `poll`; several before it are one. The consumer stays
+    /// usable: the following `poll` works normally. Does nothing once the
+    /// consumer is gone.
+    ///
+    /// A `poll` waiting for responses (fetches, heartbeats, the metadata)
+    /// returns at once; one inside a blocking group request (JoinGroup,
+    /// SyncGroup, an offset lookup of a rebalance) returns when that request
+    /// ends, with [`Error::Wakeup`].
+    pub fn wakeup(&self) {
+        if !self.flag.swap(true, Ordering::SeqCst) {
+            // Ends a wait in progress; nothing listens once the consumer is
+            // dropped, and then there is nothing to wake.
+            let _ = self.events.send(Event::Wakeup);
+        }
+    }
+}
+
+impl std::fmt::Debug for WakeupHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WakeupHandle")
+            .field("pending", &self.flag.load(Ordering::SeqCst))
+            .finish()
+    }
+}
+
+const _: () = {
+    const fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
+    assert_send_sync_clone::<WakeupHandle>();
+};
+
+/// How long [`Consumer::close`] waits at most for the commit on close and
+/// the LeaveGroup request (Java's default close timeout).
+pub const DEFAULT_CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long dropping a [`Consumer`] that was not closed waits at most for the
+/// commit on close and the LeaveGroup request. Nothing is sent (no wait at
+/// all) when it is dropped while its thread panics.
+pub const DROP_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A Kafka consumer: reads partitions it is assigned ([`Consumer::assign`])
 /// or that its group gives it ([`Consumer::subscribe`], with `group.id`).
@@ -138,6 +212,8 @@ pub struct Consumer {
     events_sender: Sender<Event>,
     api_timeout: Duration,
     closed: bool,
+    /// Set by [`WakeupHandle::wakeup`]; taken by `poll`.
+    wakeup: Arc<AtomicBool>,
     /// Group membership (when group.id is set).
     group: Option<group::Group>,
     listener: Option<Box<dyn ConsumerRebalanceListener>>,
@@ -202,6 +278,7 @@ impl Consumer {
             events: rx,
             events_sender: tx,
             closed: false,
+            wakeup: Arc::new(AtomicBool::new(false)),
             group: group::Group::from_config(&c)?,
             listener: None,
         })
@@ -249,6 +326,32 @@ impl Consumer {
                 "partition {tp} is not assigned to this consumer (assigned: {})",
                 list_or_none(self.fetcher.subs.order())
             )))
+        }
+    }
+
+    /// A handle that makes this consumer's `poll` return [`Error::Wakeup`]
+    /// from another thread: see [`WakeupHandle::wakeup`]. All handles of a
+    /// consumer share one wakeup.
+    pub fn wakeup_handle(&self) -> WakeupHandle {
+        WakeupHandle {
+            flag: self.wakeup.clone(),
+            events: self.events_sender.clone(),
+        }
+    }
+
+    /// [`WakeupHandle::wakeup`] on this consumer (from its own thread, e.g.
+    /// in a rebalance listener); from another thread use a
+    /// [`Consumer::wakeup_handle`].
+    pub fn wakeup(&self) {
+        self.wakeup_handle().wakeup();
+    }
+
+    /// Takes a pending wakeup: `Err(Error::Wakeup)` when there was one.
+    fn check_wakeup(&self) -> Result<()> {
+        if self.wakeup.swap(false, Ordering::SeqCst) {
+            Err(Error::Wakeup)
+        } else {
+            Ok(())
         }
     }
 
@@ -315,6 +418,15 @@ impl Consumer {
     /// non-retriable broker errors (e.g. TOPIC_AUTHORIZATION_FAILED). Records
     /// collected before such an error are returned first; the error comes
     /// with the next call.
+    ///
+    /// Returns [`Error::Wakeup`] at once when [`WakeupHandle::wakeup`] is
+    /// called during the wait (or was called since the last `poll`); no
+    /// record is lost (positions only move for records returned).
+    ///
+    /// In a group, `poll` is also what heartbeats and commits (there is no
+    /// background thread): call it at least every `max.poll.interval.ms`, and
+    /// during long processing pause the partitions and keep polling (see
+    /// [`Consumer::pause`]).
     pub fn poll(&mut self, timeout: Duration) -> Result<ConsumerRecords> {
         // A timeout (e.g. of the group's rebalance) names unreachable
         // brokers when there are any: the real cause.
@@ -328,12 +440,16 @@ impl Consumer {
         let deadline = start
             .checked_add(timeout)
             .unwrap_or(start + Duration::from_secs(86400 * 365));
+        self.check_wakeup()?;
         self.group_on_poll(start)?;
         loop {
             while let Ok(event) = self.events.try_recv() {
                 self.handle(event);
             }
+            // Before records are collected: a wakeup loses none.
+            self.check_wakeup()?;
             self.group_step(Instant::now(), deadline)?;
+            self.check_wakeup()?;
             self.maintain(Instant::now())?;
             let records = self.fetcher.collect()?;
             // Pipelining: the next fetches are sent before records are returned.
@@ -409,6 +525,8 @@ impl Consumer {
             Event::MembershipHeartbeat { epoch, result } => {
                 self.handle_membership_heartbeat(epoch, result)
             }
+            // The flag, not the event, makes poll return Error::Wakeup.
+            Event::Wakeup => {}
         }
     }
 
@@ -696,6 +814,38 @@ impl Consumer {
 
     /// Stops returning records of these partitions (and fetching them) until
     /// [`Consumer::resume`]; records already fetched are kept.
+    ///
+    /// # Long processing: pause and keep polling
+    /// `poll` is what heartbeats, commits and shows the group that the
+    /// application is alive (there is no background thread). When processing
+    /// a batch takes longer than `session.timeout.ms` or
+    /// `max.poll.interval.ms`, do it on another thread (or in steps), pause
+    /// every assigned partition, and keep calling `poll` meanwhile: it
+    /// returns no records but heartbeats, so the member keeps its partitions
+    /// and no rebalance happens. Then resume.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # fn f(consumer: &mut kafka_blocking::consumer::Consumer) -> kafka_blocking::Result<()> {
+    /// # fn process(_: Vec<kafka_blocking::consumer::ConsumerRecord>) {}
+    /// let records = consumer.poll(Duration::from_secs(1))?;
+    /// let assigned = consumer.assignment();
+    /// consumer.pause(&assigned)?;
+    /// let work = std::thread::spawn(move || process(records.into_vec()));
+    /// while !work.is_finished() {
+    ///     let none = consumer.poll(Duration::from_millis(500))?;
+    ///     assert!(none.is_empty());
+    /// }
+    /// work.join().expect("processing panicked");
+    /// consumer.commit_sync()?;
+    /// // A rebalance during the pause (a member joining) may have changed the
+    /// // assignment: resume what is assigned now.
+    /// let paused = consumer.paused();
+    /// consumer.resume(&paused)?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Partitions a rebalance assigns during the pause start unpaused.
     pub fn pause(&mut self, partitions: &[TopicPartition]) -> Result<()> {
         self.set_paused(partitions, true)
     }
@@ -742,19 +892,49 @@ impl Consumer {
         }
     }
 
-    /// Closes the connections and joins their reader threads: no thread
-    /// outlives the consumer. Later calls fail with [`Error::Closed`].
-    /// Dropping the consumer closes it too.
+    /// [`Consumer::close_timeout`] with [`DEFAULT_CLOSE_TIMEOUT`] (30 s, as
+    /// Java's `close()`); a failed commit on close is logged.
     pub fn close(&mut self) {
-        if !self.closed {
-            // Commit (with auto-commit), revoke and leave the group first.
-            if let Err(e) = self.leave_group("the consumer is closing") {
-                log::warn!("leaving the group on close failed: {e}");
-            }
-            self.closed = true;
-            self.fetcher.close();
-            while self.events.try_recv().is_ok() {}
+        if let Err(e) = self.close_timeout(DEFAULT_CLOSE_TIMEOUT) {
+            log::warn!("closing the consumer: {e}");
         }
+    }
+
+    /// Closes the consumer, waiting at most about `timeout` for the broker:
+    /// in a group, commits the consumed positions (with
+    /// `enable.auto.commit`), revokes the partitions (the rebalance
+    /// listener's `on_partitions_revoked`, not bounded by `timeout`) and
+    /// leaves the group (LeaveGroup; not for static members); then closes the
+    /// connections and joins their reader threads: no thread outlives the
+    /// consumer. Later calls fail with [`Error::Closed`]; closing again does
+    /// nothing.
+    ///
+    /// The consumer is closed whatever happens; the result is the commit on
+    /// close's failure, if any (e.g. [`Error::Timeout`] when the coordinator
+    /// did not answer in time). `Duration::ZERO` closes without waiting (the
+    /// commit and LeaveGroup get one request each, timing out at once).
+    /// Dropping a consumer closes it with [`DROP_CLOSE_TIMEOUT`] (and
+    /// without any request when its thread panics).
+    pub fn close_timeout(&mut self, timeout: Duration) -> Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let now = Instant::now();
+        let deadline = now
+            .checked_add(timeout)
+            .unwrap_or(now + DEFAULT_CLOSE_TIMEOUT);
+        // Commit (with auto-commit), revoke and leave the group first.
+        let result = self.leave_group_within("the consumer is closing", Some(deadline));
+        self.close_connections();
+        result
+    }
+
+    /// Marks the consumer closed, closes the connections and drops pending
+    /// events.
+    fn close_connections(&mut self) {
+        self.closed = true;
+        self.fetcher.close();
+        while self.events.try_recv().is_ok() {}
     }
 
     /// Number of Fetch requests in flight (at most one per broker). For tests
@@ -766,8 +946,18 @@ impl Consumer {
 }
 
 impl Drop for Consumer {
+    /// Closes with [`DROP_CLOSE_TIMEOUT`]; while the thread panics, only the
+    /// connections are closed (no commit, no LeaveGroup, no wait: the
+    /// group's session timeout frees the partitions).
     fn drop(&mut self) {
-        self.close();
+        if self.closed {
+            return;
+        }
+        if std::thread::panicking() {
+            self.close_connections();
+        } else if let Err(e) = self.close_timeout(DROP_CLOSE_TIMEOUT) {
+            log::warn!("closing the dropped consumer: {e}");
+        }
     }
 }
 
