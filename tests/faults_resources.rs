@@ -1343,8 +1343,11 @@ fn producer_memory_stays_within_buffer_memory_while_the_broker_is_down() {
         rss_growth <= BUFFER + 16 * MIB,
         "RSS grew by {rss_growth} bytes"
     );
-    // Closing fails what waited and gives the memory back.
-    producer.close(Some(Duration::from_millis(200))).unwrap();
+    // Closing fails what waited (and says so) and gives the memory back.
+    let e = producer
+        .close(Some(Duration::from_millis(200)))
+        .expect_err("close reports the records it failed");
+    assert!(e.to_string().contains("close:"), "{e}");
     assert_eq!(producer.metrics().buffer_in_use, 0);
 }
 

@@ -212,18 +212,18 @@ fn headers_timestamps_tombstones_and_callbacks() {
 }
 
 #[test]
-fn unknown_topic_fails_within_max_block() {
+fn a_consumer_setting_on_a_producer_is_ignored_not_refused() {
     let _cpu = beside_others();
     let bootstrap = support::tansu::bootstrap();
+    // allow.auto.create.topics is a consumer setting: as in Java, one
+    // properties file may serve both, so the producer warns and goes on.
     let producer = Producer::new(
         ProducerConfig::new()
             .bootstrap_servers(&bootstrap)
             .set("max.block.ms", 1500)
             .set("allow.auto.create.topics", "false"),
     );
-    // allow.auto.create.topics is a consumer setting: the producer rejects it by name.
-    let e = producer.err().unwrap();
-    assert!(e.to_string().contains("allow.auto.create.topics"), "{e}");
+    assert!(producer.is_ok(), "{:?}", producer.err());
 }
 
 fn cpu_seconds() -> f64 {
@@ -281,5 +281,9 @@ fn delivery_timeout_against_a_stopped_broker() {
         "the sender should be idle while backing off, used {cpu} s CPU in 1.5 s"
     );
     assert_eq!(producer.metrics().records_failed, 20);
-    producer.close(Some(Duration::from_secs(5))).unwrap();
+    // close reports what was not delivered (issue 11): the 20 failures.
+    let e = producer
+        .close(Some(Duration::from_secs(5)))
+        .expect_err("close reports the undelivered records");
+    assert!(e.to_string().contains("close: 20 record(s)"), "{e}");
 }

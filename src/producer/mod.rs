@@ -21,6 +21,13 @@
 //! duplicates from retries, and a partition with a batch waiting for retry
 //! sends nothing else until that batch is back in flight alone, so order
 //! survives retries even with several requests in flight.
+//!
+//! Failures: each record's outcome is on its [`DeliveryFuture`] (or its
+//! callback). Besides, [`Producer::flush`] and [`Producer::close`] return an
+//! error when records failed since the previous flush or close (the first
+//! failure, with the count in its text), so fire-and-forget sending still
+//! learns about lost records. Dropping an unclosed producer blocks at most
+//! [`Producer::DROP_TIMEOUT`], and not at all while panicking.
 
 pub mod accumulator;
 pub mod partitioner;
@@ -37,7 +44,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub use partitioner::{
     DefaultPartitioner, Partitioner, RoundRobinPartitioner, murmur2, partition_for_key,
 };
-pub use serializer::{BytesSerializer, IntegerSerializer, Serializer, StringSerializer};
+pub use serializer::{
+    BytesSerializer, IntegerSerializer, OptionSerializer, Serializer, StringSerializer,
+};
 
 use crate::cluster::{Cluster, ClusterSettings, PartitionMetadata};
 use crate::config::{ProducerConfig, Resolved};
@@ -112,6 +121,75 @@ impl<'a> ProducerRecord<'a> {
     pub fn key(mut self, key: &'a [u8]) -> Self {
         self.key = Some(key);
         self
+    }
+
+    /// Sets an explicit partition.
+    pub fn partition(mut self, partition: i32) -> Self {
+        self.partition = Some(partition);
+        self
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, key: &'a str, value: Option<&'a [u8]>) -> Self {
+        self.headers.push((key, value));
+        self
+    }
+
+    /// Sets the timestamp (milliseconds since the epoch).
+    pub fn timestamp(mut self, ms: i64) -> Self {
+        self.timestamp = Some(ms);
+        self
+    }
+}
+
+/// A record whose key and value are application values, serialized by
+/// [`Producer::send_serialized`]; otherwise as [`ProducerRecord`]: an
+/// explicit partition, a timestamp and headers (header values are bytes).
+///
+/// `K` and `V` are the types the serializers take (`str`, `i64`, ...). A
+/// record with no key still names its key type, e.g.
+/// `SerializedRecord::new("t", None::<&str>, Some("v"))`.
+#[derive(Debug)]
+pub struct SerializedRecord<'a, K: ?Sized, V: ?Sized> {
+    /// Topic to write to.
+    pub topic: &'a str,
+    /// Explicit partition (wins over the partitioner).
+    pub partition: Option<i32>,
+    /// Key (`None` = null key: the serializer is not called).
+    pub key: Option<&'a K>,
+    /// Value (`None` = null value, a tombstone: the serializer is not called).
+    pub value: Option<&'a V>,
+    /// Headers (key, optional value), in order.
+    pub headers: Vec<(&'a str, Option<&'a [u8]>)>,
+    /// CreateTime in milliseconds since the epoch (`None` = now).
+    pub timestamp: Option<i64>,
+}
+
+impl<K: ?Sized, V: ?Sized> Clone for SerializedRecord<'_, K, V> {
+    fn clone(&self) -> Self {
+        SerializedRecord {
+            topic: self.topic,
+            partition: self.partition,
+            key: self.key,
+            value: self.value,
+            headers: self.headers.clone(),
+            timestamp: self.timestamp,
+        }
+    }
+}
+
+impl<'a, K: ?Sized, V: ?Sized> SerializedRecord<'a, K, V> {
+    /// A record with an optional key and value, no headers, the partitioner's
+    /// partition and the current time.
+    pub fn new(topic: &'a str, key: Option<&'a K>, value: Option<&'a V>) -> Self {
+        SerializedRecord {
+            topic,
+            partition: None,
+            key,
+            value,
+            headers: Vec::new(),
+            timestamp: None,
+        }
     }
 
     /// Sets an explicit partition.
@@ -243,12 +321,17 @@ impl DeliveryFuture {
     }
 
     /// Like [`DeliveryFuture::wait`] but gives up after `timeout` with
-    /// [`Error::Timeout`] (the record may still be delivered later).
+    /// [`Error::Timeout`]. That timeout is *not* a failed send: the record is
+    /// still on its way and may yet be delivered (it fails on its own only
+    /// after `delivery.timeout.ms`). Wait again, or check later with
+    /// [`DeliveryFuture::try_get`].
     pub fn wait_timeout(&self, timeout: Duration) -> Result<RecordMetadata> {
         if !self.result.wait_until(Some(Instant::now() + timeout)) {
             return Err(Error::Timeout {
                 what: format!(
-                    "waiting for the acknowledgement of a record to {}",
+                    "no acknowledgement yet for a record to {}; this is not a failed send: \
+                     the record may still be delivered (wait on its handle again, or check \
+                     it later with try_get; it fails on its own after delivery.timeout.ms)",
                     self.result.tp
                 ),
                 after: timeout,
@@ -374,15 +457,125 @@ pub(crate) struct Shared {
     pub(crate) counters: Counters,
     pub(crate) closed: AtomicBool,
     events: Mutex<mpsc::Sender<Event>>,
+    /// Records that failed since the last `flush`/`close` reported them.
+    undelivered: Mutex<Undelivered>,
+    /// Set (and signalled) when the sender thread has left `run`.
+    sender_exited: Mutex<bool>,
+    sender_exit: Condvar,
+}
+
+/// Failed records not yet reported by a `flush` or `close`.
+#[derive(Default)]
+struct Undelivered {
+    records: u64,
+    first: Option<Error>,
 }
 
 impl Shared {
     pub(crate) fn wake(&self, e: Event) {
         let _ = self.events.lock().unwrap().send(e);
     }
+
+    /// Notes that `records` records failed with `err`, for the next
+    /// `flush`/`close` to report. Called before their handles complete, so a
+    /// flush waiting on them sees it.
+    pub(crate) fn record_failure(&self, records: i32, err: &Error) {
+        let mut u = self.undelivered.lock().unwrap();
+        u.records += records.max(0) as u64;
+        if u.first.is_none() {
+            u.first = Some(err.clone());
+        }
+    }
+
+    /// Takes the failures not yet reported: their count and the first error.
+    fn take_undelivered(&self) -> Option<(u64, Error)> {
+        let mut u = self.undelivered.lock().unwrap();
+        let first = u.first.take()?;
+        let n = std::mem::take(&mut u.records);
+        Some((n, first))
+    }
+
+    fn undelivered_count(&self) -> u64 {
+        self.undelivered.lock().unwrap().records
+    }
+
+    /// Waits until the sender thread has exited or `deadline` has passed.
+    fn wait_sender_exit(&self, deadline: Option<Instant>) -> bool {
+        let mut exited = self.sender_exited.lock().unwrap();
+        while !*exited {
+            match deadline {
+                None => exited = self.sender_exit.wait(exited).unwrap(),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return false;
+                    }
+                    exited = self.sender_exit.wait_timeout(exited, d - now).unwrap().0;
+                }
+            }
+        }
+        true
+    }
 }
 
-/// A Kafka producer. `Send + Sync`: share it between threads (e.g. in an `Arc`).
+/// Marks the sender thread as exited when dropped (also on a panic).
+struct SenderExit(Arc<Shared>);
+
+impl Drop for SenderExit {
+    fn drop(&mut self) {
+        *self.0.sender_exited.lock().unwrap() = true;
+        self.0.sender_exit.notify_all();
+    }
+}
+
+/// The error `flush` and `close` return when records were not delivered: the
+/// first failure itself (same variant, so `kafka_code()` and matching keep
+/// working), its text extended with how many records failed. A variant with
+/// no text to extend is returned unchanged and the count is logged.
+fn undelivered_error(op: &str, records: u64, first: Error) -> Error {
+    let note = format!(
+        "[{op}: {records} record(s) sent before it could not be delivered; this is the first failure]"
+    );
+    match first {
+        Error::Kafka {
+            code,
+            context,
+            message,
+        } => Error::Kafka {
+            code,
+            context: format!("{context} {note}"),
+            message,
+        },
+        Error::Timeout { what, after } => Error::Timeout {
+            what: format!("{what} {note}"),
+            after,
+        },
+        Error::Closed(what) => Error::Closed(format!("{what} {note}")),
+        Error::InvalidArgument(m) => Error::InvalidArgument(format!("{m} {note}")),
+        Error::Protocol { broker, message } => Error::Protocol {
+            broker,
+            message: format!("{message} {note}"),
+        },
+        Error::Io { broker, source } => Error::Io {
+            broker,
+            source: std::io::Error::new(source.kind(), format!("{source} {note}")),
+        },
+        Error::Tls { broker, message } => Error::Tls {
+            broker,
+            message: format!("{message} {note}"),
+        },
+        other => {
+            log::warn!(
+                "{op}: {records} record(s) could not be delivered; the first error: {other}"
+            );
+            other
+        }
+    }
+}
+
+/// A Kafka producer. `Send + Sync` (checked at compile time): share one
+/// between threads by reference or in an `Arc`; `send` from many threads at
+/// once appends to the same batches.
 pub struct Producer {
     shared: Arc<Shared>,
     sender: Mutex<Option<JoinHandle<()>>>,
@@ -395,6 +588,18 @@ impl fmt::Debug for Producer {
             .finish()
     }
 }
+
+// Producer is Send + Sync: a change that breaks this fails to compile.
+const _: fn() = || {
+    fn check<T: Send + Sync>() {}
+    check::<Producer>();
+    check::<DeliveryFuture>();
+};
+
+/// How long `close(Some(timeout))` waits, past its timeout, for the sender
+/// thread to finish the step it is in (e.g. a connection attempt) before it
+/// returns without joining it.
+const CLOSE_GRACE: Duration = Duration::from_millis(500);
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -445,11 +650,18 @@ impl Producer {
             counters: Counters::default(),
             closed: AtomicBool::new(false),
             events: Mutex::new(tx.clone()),
+            undelivered: Mutex::new(Undelivered::default()),
+            sender_exited: Mutex::new(false),
+            sender_exit: Condvar::new(),
         });
         let sender = Sender::new(shared.clone(), rx, tx);
+        let exit = SenderExit(shared.clone());
         let handle = std::thread::Builder::new()
             .name("kafka-producer-sender".into())
-            .spawn(move || sender.run())
+            .spawn(move || {
+                let _exit = exit;
+                sender.run();
+            })
             .map_err(|e| Error::Io {
                 broker: "-".into(),
                 source: e,
@@ -477,22 +689,50 @@ impl Producer {
             .map(|_| ())
     }
 
-    /// Serializes `key` and `value` with the given serializers and sends them.
+    /// Serializes the record's key and value with the given serializers (key
+    /// first, as Java does) and sends it like [`Producer::send`], with its
+    /// partition, timestamp and headers.
+    ///
+    /// If a serializer fails, its error is returned unchanged and nothing is
+    /// sent. A `None` key or value is sent as null without calling the
+    /// serializer; a serializer that returns `Ok(None)` also makes a null.
+    ///
+    /// ```no_run
+    /// use kafka_blocking::producer::{IntegerSerializer, Producer, SerializedRecord, StringSerializer};
+    /// use kafka_blocking::ProducerConfig;
+    ///
+    /// let producer = Producer::new(ProducerConfig::new().bootstrap_servers("localhost:9092"))?;
+    /// let record = SerializedRecord::new("scores", Some(&42i64), Some("alice"))
+    ///     .partition(0)
+    ///     .timestamp(1_700_000_000_000)
+    ///     .header("source", Some(b"game-7"));
+    /// let md = producer
+    ///     .send_serialized(record, &IntegerSerializer, &StringSerializer)?
+    ///     .wait()?;
+    /// # Ok::<(), kafka_blocking::Error>(())
+    /// ```
     pub fn send_serialized<K: ?Sized, V: ?Sized>(
         &self,
-        topic: &str,
-        key: Option<&K>,
-        value: Option<&V>,
+        record: SerializedRecord<'_, K, V>,
         key_serializer: &impl Serializer<K>,
         value_serializer: &impl Serializer<V>,
     ) -> Result<DeliveryFuture> {
-        let k = key.and_then(|k| key_serializer.serialize(topic, k));
-        let v = value.and_then(|v| value_serializer.serialize(topic, v));
+        let topic = record.topic;
+        let key = match record.key {
+            Some(k) => key_serializer.serialize(topic, k)?,
+            None => None,
+        };
+        let value = match record.value {
+            Some(v) => value_serializer.serialize(topic, v)?,
+            None => None,
+        };
         self.send(ProducerRecord {
             topic,
-            key: k.as_deref(),
-            value: v.as_deref(),
-            ..Default::default()
+            partition: record.partition,
+            key: key.as_deref(),
+            value: value.as_deref(),
+            headers: record.headers,
+            timestamp: record.timestamp,
         })
     }
 
@@ -593,25 +833,82 @@ impl Producer {
             .partitions)
     }
 
-    /// Sends every buffered record now (ignoring linger.ms) and waits until
-    /// every record sent before this call is acknowledged or failed.
+    /// Sends every buffered record now (ignoring linger.ms) and blocks until
+    /// every record sent before this call is acknowledged or has failed (as
+    /// Java's `flush`, with no time limit; see [`Producer::flush_timeout`]).
+    ///
+    /// Returns an error when records failed: every record that failed since
+    /// the previous `flush`/`flush_timeout`/`close` reported failures (so
+    /// also those that failed before this call began). The error is the first
+    /// failure itself, same variant (`kafka_code()` works on it), its text
+    /// extended with how many records failed. Each failure is reported once:
+    /// with flushes on several threads at once, the flush that returns first
+    /// reports it. Each record's own outcome stays on its handle or callback.
     pub fn flush(&self) -> Result<()> {
+        self.flush_until(None, "flush")
+    }
+
+    /// Like [`Producer::flush`], but gives up at `timeout` with
+    /// [`Error::Timeout`] when records sent before the call are still
+    /// unacknowledged. They are not failed by this: they keep being sent,
+    /// and failures seen so far stay for the next `flush` or `close` to report.
+    pub fn flush_timeout(&self, timeout: Duration) -> Result<()> {
+        self.flush_until(Some((Instant::now() + timeout, timeout)), "flush")
+    }
+
+    fn flush_until(&self, deadline: Option<(Instant, Duration)>, op: &str) -> Result<()> {
         let acc = &self.shared.accumulator;
         let pending = acc.incomplete();
         acc.flushing.fetch_add(1, Ordering::SeqCst);
         self.shared.wake(Event::Wakeup);
+        let mut unfinished = 0;
         for r in &pending {
-            r.wait_until(None);
+            if !r.wait_until(deadline.map(|d| d.0)) {
+                unfinished += 1;
+            }
         }
         acc.flushing.fetch_sub(1, Ordering::SeqCst);
-        Ok(())
+        if let (true, Some((_, timeout))) = (unfinished > 0, deadline) {
+            let failed = self.shared.undelivered_count();
+            return Err(Error::Timeout {
+                what: format!(
+                    "{op}: {unfinished} of {} batch(es) of records sent before the call are not \
+                     acknowledged yet; they are still being sent and may yet be delivered \
+                     (flush again, or wait on their handles){}",
+                    pending.len(),
+                    if failed > 0 {
+                        format!(
+                            "; {failed} record(s) failed meanwhile, reported by the next flush or close"
+                        )
+                    } else {
+                        String::new()
+                    }
+                ),
+                after: timeout,
+            });
+        }
+        match self.shared.take_undelivered() {
+            Some((n, first)) => Err(undelivered_error(op, n, first)),
+            None => Ok(()),
+        }
     }
 
     /// Flushes, then stops the sender thread and closes every connection.
     /// Records still unacknowledged after `timeout` (None = no limit) fail
-    /// with a "producer closed" error. Returns the number of records that
-    /// failed that way as an error, else Ok.
+    /// with [`Error::Closed`], and `close` returns within about `timeout`
+    /// (plus at most half a second for the sender thread to finish the step it
+    /// is in).
+    ///
+    /// Returns an error when records could not be delivered: every record
+    /// that failed since the previous `flush`/`close` reported failures,
+    /// including those failed at the timeout. As for [`Producer::flush`], the
+    /// error is the first failure with the count added to its text. Closing
+    /// again (or from another thread meanwhile) returns `Ok` at once.
     pub fn close(&self, timeout: Option<Duration>) -> Result<()> {
+        self.close_with(timeout, CLOSE_GRACE)
+    }
+
+    fn close_with(&self, timeout: Option<Duration>, grace: Duration) -> Result<()> {
         let handle = self.sender.lock().unwrap().take();
         let Some(handle) = handle else {
             return Ok(());
@@ -619,10 +916,44 @@ impl Producer {
         self.shared.closed.store(true, Ordering::SeqCst);
         let deadline = timeout.map(|t| Instant::now() + t);
         self.shared.wake(Event::Close(deadline));
+        if !self.shared.wait_sender_exit(deadline.map(|d| d + grace)) {
+            // Stuck in a blocking step: it fails what is left on its own
+            // when it returns to its loop (the deadline has passed) and
+            // closes the connections when it drops the last reference.
+            drop(handle);
+            let failed = self.shared.undelivered_count();
+            return Err(Error::Timeout {
+                what: format!(
+                    "close: the producer's sender thread did not stop within the timeout \
+                     plus {} ms; records not yet acknowledged fail with a closed error when it \
+                     does{}",
+                    grace.as_millis(),
+                    if failed > 0 {
+                        format!("; {failed} record(s) failed already")
+                    } else {
+                        String::new()
+                    }
+                ),
+                after: timeout.unwrap_or_default(),
+            });
+        }
         let _ = handle.join();
+        sender::fail_leftovers(&self.shared);
         self.shared.cluster.close();
-        Ok(())
+        match self.shared.take_undelivered() {
+            Some((n, first)) => Err(undelivered_error("close", n, first)),
+            None => Ok(()),
+        }
     }
+
+    /// How long dropping a producer that was not closed may block: `Drop`
+    /// closes it with this timeout (less half a second left for the sender
+    /// thread to stop), logging records that could not be delivered as a
+    /// warning. Call [`Producer::close`] to choose the time and see the
+    /// result. While the thread is panicking, `Drop` does not block at all:
+    /// the sender thread keeps delivering for up to this long in the
+    /// background, then fails what is left.
+    pub const DROP_TIMEOUT: Duration = Duration::from_secs(5);
 
     /// A snapshot of the producer's counters.
     pub fn metrics(&self) -> ProducerMetrics {
@@ -654,6 +985,20 @@ impl Producer {
 
 impl Drop for Producer {
     fn drop(&mut self) {
-        let _ = self.close(None);
+        if std::thread::panicking() {
+            // Never block while unwinding: tell the sender thread to finish
+            // within DROP_TIMEOUT on its own, and do not join it.
+            let handle = self.sender.get_mut().map(Option::take);
+            if let Ok(Some(handle)) = handle {
+                self.shared.closed.store(true, Ordering::SeqCst);
+                self.shared
+                    .wake(Event::Close(Some(Instant::now() + Self::DROP_TIMEOUT)));
+                drop(handle);
+            }
+            return;
+        }
+        if let Err(e) = self.close_with(Some(Self::DROP_TIMEOUT - CLOSE_GRACE), CLOSE_GRACE) {
+            log::warn!("a producer dropped without close(): {e}");
+        }
     }
 }

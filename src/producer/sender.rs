@@ -482,7 +482,7 @@ impl Sender {
                     .counters
                     .records_failed
                     .fetch_add(record_count as u64, Ordering::Relaxed);
-                complete(&result, callbacks, Err(err));
+                complete(&self.shared, &result, record_count, callbacks, Err(err));
                 self.shared.accumulator.completed(result.id, reserved, None);
                 None
             }
@@ -808,7 +808,13 @@ impl Sender {
             .counters
             .records_failed
             .fetch_add(b.record_count as u64, Ordering::Relaxed);
-        complete(&b.result, b.callbacks, Err(err));
+        complete(
+            &self.shared,
+            &b.result,
+            b.record_count,
+            b.callbacks,
+            Err(err),
+        );
         self.shared
             .accumulator
             .completed(b.result.id, b.reserved, None);
@@ -832,7 +838,7 @@ impl Sender {
                 .records_failed
                 .fetch_add(b.record_count as u64, Ordering::Relaxed),
         };
-        complete(&b.result, b.callbacks, result);
+        complete(&self.shared, &b.result, b.record_count, b.callbacks, result);
         self.shared
             .accumulator
             .completed(b.result.id, b.reserved, None);
@@ -865,15 +871,44 @@ impl Sender {
     }
 }
 
+/// Publishes a batch's outcome: a failure is noted for the next
+/// `flush`/`close` first (a flush waiting on this batch must see it), then
+/// callbacks run and handles complete.
 fn complete(
+    shared: &Shared,
     result: &Arc<BatchResult>,
+    record_count: i32,
     callbacks: Vec<(i32, i64, DeliveryCallback)>,
     outcome: Result<BatchAck>,
 ) {
+    if let Err(e) = &outcome {
+        shared.record_failure(record_count, e);
+    }
     for (index, ts, cb) in callbacks {
         cb(result.metadata(index, ts, &outcome));
     }
     result.complete(outcome);
+}
+
+/// Fails batches left in the accumulator once the sender thread has stopped
+/// (a `send` that raced with `close`), so that no handle waits forever.
+pub(crate) fn fail_leftovers(shared: &Shared) {
+    for b in shared.accumulator.take_all() {
+        shared
+            .counters
+            .records_failed
+            .fetch_add(b.record_count as u64, Ordering::Relaxed);
+        complete(
+            shared,
+            &b.result,
+            b.record_count,
+            b.callbacks,
+            Err(Error::Closed(
+                "producer (closed while this record was being sent)".into(),
+            )),
+        );
+        shared.accumulator.completed(b.result.id, b.reserved, None);
+    }
 }
 
 fn retry_backoff(initial: Duration, max: Duration, attempt: u32) -> Duration {
