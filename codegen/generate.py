@@ -77,6 +77,11 @@ DATA_TYPES = [
     "ConsumerProtocolAssignment",
 ]
 
+# The attribute on the test builders (`sample_n`, `sample` and their helpers in
+# `support`): compiled for the crate's unit tests and with the `unstable`
+# feature (integration tests, fuzzing), never in a default release build.
+TEST_ONLY = '#[cfg(any(test, feature = "unstable"))]\n'
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT_REL = os.path.join("src", "protocol", "messages")
 INF = 0x7FFF  # "N+" ranges are open; i16::MAX stands for "no upper bound".
@@ -961,12 +966,14 @@ class Gen:
         out = (
             "/// A deterministic value with every field of `version` set to a non-default value\n"
             "/// (nullable fields alternate with null); `n` varies the values. For tests and fuzzing.\n"
+            f"{TEST_ONLY}"
             "#[doc(hidden)]\n"
             f"pub fn sample_n({vname}: i16, {nname}: usize) -> Self {{\n{text}\n}}\n"
         )
         if s.top:
             out += (
                 "/// A deterministic value with every field of `version` set (see `sample_n`).\n"
+                f"{TEST_ONLY}"
                 "#[doc(hidden)]\n"
                 "pub fn sample(version: i16) -> Self {\nSelf::sample_n(version, 0)\n}\n"
             )
@@ -1251,14 +1258,18 @@ mod support {
         }
     }
 
+    // The builders behind the generated `sample_n` (test and fuzzing only).
+    #[cfg(any(test, feature = "unstable"))]
     pub(crate) fn sample_str(k: usize, n: usize) -> String {
         format!("s{k}-{n}")
     }
 
+    #[cfg(any(test, feature = "unstable"))]
     pub(crate) fn sample_bytes(k: usize, n: usize) -> Bytes {
         Bytes::from(format!("b{k}-{n}"))
     }
 
+    #[cfg(any(test, feature = "unstable"))]
     pub(crate) fn sample_uuid(k: usize, n: usize) -> Uuid {
         let mut u = [0u8; 16];
         u[..8].copy_from_slice(&(k as u64).to_be_bytes());
@@ -1266,14 +1277,17 @@ mod support {
         Uuid(u)
     }
 
+    #[cfg(any(test, feature = "unstable"))]
     pub(crate) fn sample_vec<T>(n: usize, f: impl FnMut(usize) -> T) -> Vec<T> {
         (2 * n..2 * n + 2).map(f).collect()
     }
 
+    #[cfg(any(test, feature = "unstable"))]
     pub(crate) fn sample_opt<T>(nullable: bool, k: usize, n: usize, value: T) -> Option<T> {
         if nullable && (k + n) % 2 == 1 { None } else { Some(value) }
     }
 
+    #[cfg(any(test, feature = "unstable"))]
     pub(crate) fn sample_tags(flexible: bool, n: usize) -> Vec<RawTaggedField> {
         if flexible {
             vec![RawTaggedField {
@@ -1308,11 +1322,12 @@ def gen_mod_rs(msgs: list[Message]) -> str:
     out.append(SUPPORT)
     out.append(
         "\n/// Calls the macro `$m` once with the list of every generated top-level message,\n"
-        "/// as `kind Type` pairs (`request`, `response` or `data`). For tests and fuzzing.\n"
-        "#[doc(hidden)]\n#[macro_export]\nmacro_rules! for_each_kafka_message {\n    ($m:ident) => {\n        $m! {\n"
+        "/// as `kind Type` pairs (`request`, `response` or `data`). For tests and fuzzing\n"
+        "/// (feature `unstable`).\n"
+        "#[cfg(feature = \"unstable\")]\n#[doc(hidden)]\n#[macro_export]\nmacro_rules! for_each_kafka_message {\n    ($m:ident) => {\n        $m! {\n"
     )
     for m in msgs:
-        out.append(f"            {m.kind} $crate::protocol::messages::{m.file},\n")
+        out.append(f"            {m.kind} $crate::unstable::protocol::messages::{m.file},\n")
     out.append("        }\n    };\n}\n")
     return "".join(out)
 

@@ -6,7 +6,10 @@
 //! text. Nothing is checked while collecting; the client's constructor checks
 //! every key against its table and fails with an error that names the key, the
 //! value and what is allowed. So there is one source of truth per setting: its
-//! row in the table below, with its default.
+//! row in the table below, with its default. The checked values then become
+//! typed settings (`AdminSettings`, `ProducerSettings`, `ConsumerSettings`,
+//! with the shared `CommonSettings`), also built here: this file is the only
+//! one that reads a setting by its key.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,6 +18,8 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::net::sasl::OAuthBearerTokenProvider;
+use crate::net::security::SecurityProtocol;
+use crate::protocol::compression::Compression;
 
 /// What values a property accepts.
 #[derive(Clone, Copy, Debug)]
@@ -303,6 +308,8 @@ impl Properties {
             values: out,
             oauth_provider: None,
             ignored,
+            #[cfg(test)]
+            read: Default::default(),
         })
     }
 }
@@ -443,6 +450,10 @@ pub(crate) struct Resolved {
     /// the tests.
     #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) ignored: Vec<String>,
+    /// The keys read so far (tests check that the typed settings read every
+    /// key of the tables).
+    #[cfg(test)]
+    read: Arc<std::sync::Mutex<std::collections::BTreeSet<&'static str>>>,
 }
 
 impl fmt::Debug for Resolved {
@@ -491,11 +502,19 @@ impl fmt::Debug for ProviderSlot {
 }
 
 impl Resolved {
+    // These accessors are for the `*Settings::read` functions above (and the
+    // consumer, until it takes `ConsumerSettings`): nothing else reads a
+    // setting by its key.
     pub(crate) fn str(&self, key: &str) -> &str {
-        self.values
-            .get(key)
-            .map(String::as_str)
-            .unwrap_or_else(|| panic!("setting {key} is not in the table"))
+        let (&key, value) = self
+            .values
+            .get_key_value(key)
+            .unwrap_or_else(|| panic!("setting {key} is not in the table"));
+        #[cfg(test)]
+        self.read.lock().unwrap().insert(key);
+        #[cfg(not(test))]
+        let _ = key;
+        value
     }
     pub(crate) fn int(&self, key: &str) -> i64 {
         self.str(key).parse().expect("validated integer")
@@ -516,6 +535,468 @@ impl Resolved {
     /// An optional string: empty means unset.
     pub(crate) fn opt_str(&self, key: &str) -> Option<&str> {
         Some(self.str(key)).filter(|s| !s.is_empty())
+    }
+}
+
+// Typed settings: the one place that reads the resolved values by key. Each
+// client's configuration is resolved (checked against its tables) and turned
+// into one of these structs by one function ([`AdminConfig::settings`],
+// [`ProducerConfig::settings`], [`ConsumerConfig::settings`]); the layers
+// below take the typed values and never name a key to read one. A misspelt
+// key panics in `Resolved::str` ("not in the table"), which the tests at the
+// end of this file make sure happens in a test, not in production.
+
+/// `security.protocol` and the raw SASL and TLS values; the net layer
+/// checks and builds them (files read, keys parsed) in
+/// `Security::from_settings`. `Debug` hides every secret.
+#[derive(Clone, Debug)]
+pub(crate) struct SecurityOptions {
+    /// `security.protocol`.
+    pub(crate) protocol: SecurityProtocol,
+    pub(crate) sasl: SaslOptions,
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub(crate) tls: TlsOptions,
+}
+
+/// An optional secret setting (`None` when empty); `Debug` shows only
+/// whether it is set.
+#[derive(Clone, Default)]
+pub(crate) struct Secret(Option<String>);
+
+impl Secret {
+    pub(crate) fn as_deref(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+    pub(crate) fn is_some(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_some() { "[hidden]" } else { "None" })
+    }
+}
+
+/// The `sasl.*` values (used with SASL_PLAINTEXT and SASL_SSL).
+#[derive(Clone, Debug)]
+pub(crate) struct SaslOptions {
+    /// `sasl.mechanism`.
+    pub(crate) mechanism: String,
+    /// `sasl.jaas.config`.
+    pub(crate) jaas_config: Secret,
+    /// `sasl.username` (`None` when empty).
+    pub(crate) username: Option<String>,
+    /// `sasl.password`.
+    pub(crate) password: Secret,
+    /// The OAUTHBEARER token provider registered in code.
+    pub(crate) oauth_provider: ProviderSlot,
+}
+
+/// The `ssl.*` values (used with SSL and SASL_SSL); each optional string is
+/// `None` when empty.
+#[derive(Clone, Debug)]
+#[cfg_attr(not(feature = "tls"), allow(dead_code))]
+pub(crate) struct TlsOptions {
+    /// `ssl.truststore.type`.
+    pub(crate) truststore_type: String,
+    /// `ssl.truststore.location`.
+    pub(crate) truststore_location: Option<String>,
+    /// `ssl.truststore.certificates` (PEM text).
+    pub(crate) truststore_certificates: Option<String>,
+    /// `ssl.ca.location` (librdkafka's name for the truststore file).
+    pub(crate) ca_location: Option<String>,
+    /// `ssl.keystore.type`.
+    pub(crate) keystore_type: String,
+    /// `ssl.keystore.location`.
+    pub(crate) keystore_location: Option<String>,
+    /// `ssl.keystore.key` (PEM text).
+    pub(crate) keystore_key: Secret,
+    /// `ssl.keystore.certificate.chain` (PEM text).
+    pub(crate) keystore_certificate_chain: Option<String>,
+    /// `ssl.certificate.location` (librdkafka).
+    pub(crate) certificate_location: Option<String>,
+    /// `ssl.key.location` (librdkafka).
+    pub(crate) key_location: Option<String>,
+    /// `ssl.key.password`.
+    pub(crate) key_password: Secret,
+    /// `ssl.endpoint.identification.algorithm` (empty = no host name check).
+    pub(crate) endpoint_identification_algorithm: String,
+    /// `ssl.enabled.protocols`.
+    pub(crate) enabled_protocols: Vec<String>,
+    /// `ssl.protocol`.
+    pub(crate) protocol: String,
+}
+
+/// The settings every client shares ([`COMMON_KEYS`]): connections,
+/// backoffs, metadata and security.
+#[derive(Clone, Debug)]
+pub(crate) struct CommonSettings {
+    /// `bootstrap.servers` (parsed into addresses by the cluster layer).
+    pub(crate) bootstrap_servers: Vec<String>,
+    /// `client.id` (`None` when empty).
+    pub(crate) client_id: Option<String>,
+    /// `request.timeout.ms`.
+    pub(crate) request_timeout: Duration,
+    /// `socket.connection.setup.timeout.ms`.
+    pub(crate) connection_setup_timeout: Duration,
+    /// `socket.connection.setup.timeout.max.ms`.
+    pub(crate) connection_setup_timeout_max: Duration,
+    /// `send.buffer.bytes` (-1 = OS default).
+    pub(crate) send_buffer_bytes: i32,
+    /// `receive.buffer.bytes` (-1 = OS default).
+    pub(crate) receive_buffer_bytes: i32,
+    /// `reconnect.backoff.ms`.
+    pub(crate) reconnect_backoff: Duration,
+    /// `reconnect.backoff.max.ms`.
+    pub(crate) reconnect_backoff_max: Duration,
+    /// `retry.backoff.ms`.
+    pub(crate) retry_backoff: Duration,
+    /// `retry.backoff.max.ms`.
+    pub(crate) retry_backoff_max: Duration,
+    /// `connections.max.idle.ms` (`None` for -1: never closed).
+    pub(crate) connections_max_idle: Option<Duration>,
+    /// `metadata.max.age.ms`.
+    pub(crate) metadata_max_age: Duration,
+    /// `receive.message.max.bytes`.
+    pub(crate) receive_message_max_bytes: usize,
+    /// `client.software.name`.
+    pub(crate) client_software_name: String,
+    /// `client.software.version`.
+    pub(crate) client_software_version: String,
+    /// `security.protocol` with its `sasl.*` and `ssl.*` values.
+    pub(crate) security: SecurityOptions,
+}
+
+impl CommonSettings {
+    /// Reads the common keys of a resolved configuration. Every key is read
+    /// whatever the others say (what is used is for the layer below to
+    /// decide), so every read runs in the tests.
+    pub(crate) fn read(c: &Resolved) -> CommonSettings {
+        let opt = |key: &str| c.opt_str(key).map(str::to_string);
+        let secret = |key: &str| Secret(opt(key));
+        let idle = c.int("connections.max.idle.ms");
+        CommonSettings {
+            bootstrap_servers: c.list("bootstrap.servers"),
+            client_id: opt("client.id"),
+            request_timeout: c.millis("request.timeout.ms"),
+            connection_setup_timeout: c.millis("socket.connection.setup.timeout.ms"),
+            connection_setup_timeout_max: c.millis("socket.connection.setup.timeout.max.ms"),
+            send_buffer_bytes: c.int("send.buffer.bytes") as i32,
+            receive_buffer_bytes: c.int("receive.buffer.bytes") as i32,
+            reconnect_backoff: c.millis("reconnect.backoff.ms"),
+            reconnect_backoff_max: c.millis("reconnect.backoff.max.ms"),
+            retry_backoff: c.millis("retry.backoff.ms"),
+            retry_backoff_max: c.millis("retry.backoff.max.ms"),
+            connections_max_idle: (idle >= 0).then(|| Duration::from_millis(idle as u64)),
+            metadata_max_age: c.millis("metadata.max.age.ms"),
+            receive_message_max_bytes: c.int("receive.message.max.bytes") as usize,
+            client_software_name: c.str("client.software.name").to_string(),
+            client_software_version: c.str("client.software.version").to_string(),
+            security: SecurityOptions {
+                protocol: match c.str("security.protocol") {
+                    "ssl" => SecurityProtocol::Ssl,
+                    "sasl_plaintext" => SecurityProtocol::SaslPlaintext,
+                    "sasl_ssl" => SecurityProtocol::SaslSsl,
+                    _ => SecurityProtocol::Plaintext,
+                },
+                sasl: SaslOptions {
+                    mechanism: c.str("sasl.mechanism").to_string(),
+                    jaas_config: secret("sasl.jaas.config"),
+                    username: opt("sasl.username"),
+                    password: secret("sasl.password"),
+                    oauth_provider: ProviderSlot(c.oauth_provider.clone()),
+                },
+                tls: TlsOptions {
+                    truststore_type: c.str("ssl.truststore.type").to_string(),
+                    truststore_location: opt("ssl.truststore.location"),
+                    truststore_certificates: opt("ssl.truststore.certificates"),
+                    ca_location: opt("ssl.ca.location"),
+                    keystore_type: c.str("ssl.keystore.type").to_string(),
+                    keystore_location: opt("ssl.keystore.location"),
+                    keystore_key: secret("ssl.keystore.key"),
+                    keystore_certificate_chain: opt("ssl.keystore.certificate.chain"),
+                    certificate_location: opt("ssl.certificate.location"),
+                    key_location: opt("ssl.key.location"),
+                    key_password: secret("ssl.key.password"),
+                    endpoint_identification_algorithm: c
+                        .str("ssl.endpoint.identification.algorithm")
+                        .to_string(),
+                    enabled_protocols: c.list("ssl.enabled.protocols"),
+                    protocol: c.str("ssl.protocol").to_string(),
+                },
+            },
+        }
+    }
+}
+
+/// An admin client's settings.
+#[derive(Clone, Debug)]
+pub(crate) struct AdminSettings {
+    pub(crate) common: CommonSettings,
+    /// `default.api.timeout.ms`: the deadline of every admin call.
+    pub(crate) default_api_timeout: Duration,
+}
+
+impl AdminSettings {
+    fn read(c: &Resolved) -> Result<AdminSettings> {
+        Ok(AdminSettings {
+            common: CommonSettings::read(c),
+            default_api_timeout: c.millis("default.api.timeout.ms"),
+        })
+    }
+}
+
+/// `partitioner.class`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PartitionerKind {
+    /// `default` / `sticky` / `murmur2`: murmur2 for keys, sticky otherwise.
+    Default,
+    /// `round_robin` / `roundrobin`.
+    RoundRobin,
+}
+
+/// A producer's settings (checked together: `transactional.id` refused,
+/// `delivery.timeout.ms` at least `linger.ms + request.timeout.ms`).
+#[derive(Clone, Debug)]
+pub(crate) struct ProducerSettings {
+    pub(crate) common: CommonSettings,
+    /// `acks` (-1 for all).
+    pub(crate) acks: i16,
+    /// `retries`.
+    pub(crate) retries: u32,
+    /// `delivery.timeout.ms`.
+    pub(crate) delivery_timeout: Duration,
+    /// `linger.ms`.
+    pub(crate) linger: Duration,
+    /// `batch.size`.
+    pub(crate) batch_size: usize,
+    /// `buffer.memory`.
+    pub(crate) buffer_memory: usize,
+    /// `max.block.ms`.
+    pub(crate) max_block: Duration,
+    /// `max.request.size`.
+    pub(crate) max_request_size: usize,
+    /// `compression.type`.
+    pub(crate) compression: Compression,
+    /// `enable.idempotence` (after the conflicts with acks and
+    /// max.in.flight.requests.per.connection were settled in `resolve`).
+    pub(crate) idempotence: bool,
+    /// `max.in.flight.requests.per.connection`.
+    pub(crate) max_in_flight: usize,
+    /// `partitioner.class`.
+    pub(crate) partitioner: PartitionerKind,
+    /// `partitioner.ignore.keys`.
+    pub(crate) partitioner_ignore_keys: bool,
+}
+
+impl ProducerSettings {
+    fn read(c: &Resolved) -> Result<ProducerSettings> {
+        if let Some(id) = c.opt_str("transactional.id") {
+            return Err(Error::config(
+                "transactional.id",
+                id,
+                "transactions are not supported yet; leave transactional.id unset",
+            ));
+        }
+        let compression_type = c.str("compression.type");
+        let compression: Compression = compression_type
+            .parse()
+            .map_err(|e| Error::config("compression.type", compression_type, format!("{e}")))?;
+        let s = ProducerSettings {
+            common: CommonSettings::read(c),
+            acks: match c.str("acks") {
+                "0" => 0,
+                "1" => 1,
+                _ => -1,
+            },
+            retries: c.int("retries").min(u32::MAX as i64) as u32,
+            delivery_timeout: c.millis("delivery.timeout.ms"),
+            linger: c.millis("linger.ms"),
+            batch_size: c.int("batch.size") as usize,
+            buffer_memory: c.int("buffer.memory") as usize,
+            max_block: c.millis("max.block.ms"),
+            max_request_size: c.int("max.request.size") as usize,
+            compression,
+            idempotence: c.bool("enable.idempotence"),
+            max_in_flight: c.int("max.in.flight.requests.per.connection") as usize,
+            partitioner: match c.str("partitioner.class") {
+                "round_robin" | "roundrobin" => PartitionerKind::RoundRobin,
+                _ => PartitionerKind::Default,
+            },
+            partitioner_ignore_keys: c.bool("partitioner.ignore.keys"),
+        };
+        let floor = s.linger + s.common.request_timeout;
+        if s.delivery_timeout < floor {
+            return Err(Error::config(
+                "delivery.timeout.ms",
+                c.str("delivery.timeout.ms"),
+                format!(
+                    "must be at least linger.ms + request.timeout.ms ({} ms)",
+                    floor.as_millis()
+                ),
+            ));
+        }
+        Ok(s)
+    }
+}
+
+/// `auto.offset.reset`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(dead_code)] // until the consumer takes ConsumerSettings
+pub(crate) enum AutoOffsetReset {
+    /// `earliest`.
+    Earliest,
+    /// `latest`.
+    Latest,
+    /// `none`: an error when there is no committed offset.
+    None,
+}
+
+/// `group.protocol`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(dead_code)] // until the consumer takes ConsumerSettings
+pub(crate) enum GroupProtocol {
+    /// `classic`: JoinGroup/SyncGroup/Heartbeat, client-side assignment.
+    Classic,
+    /// `consumer`: ConsumerGroupHeartbeat (KIP-848).
+    Consumer,
+}
+
+/// A consumer's settings: fetching, offsets, and its group's when
+/// `group.id` is set (`fetch.max.wait.ms` is checked to be below
+/// `request.timeout.ms`, `heartbeat.interval.ms` below `session.timeout.ms`).
+#[derive(Clone, Debug)]
+#[allow(dead_code)] // until the consumer takes ConsumerSettings
+pub(crate) struct ConsumerSettings {
+    /// Common settings; `retry.backoff.ms`, `request.timeout.ms` and
+    /// `receive.message.max.bytes` are here.
+    pub(crate) common: CommonSettings,
+    /// `allow.auto.create.topics` (for the cluster's Metadata requests).
+    pub(crate) allow_auto_create_topics: bool,
+    /// `fetch.min.bytes`.
+    pub(crate) fetch_min_bytes: i32,
+    /// `fetch.max.wait.ms`.
+    pub(crate) fetch_max_wait: Duration,
+    /// `fetch.max.bytes`.
+    pub(crate) fetch_max_bytes: i32,
+    /// `max.partition.fetch.bytes`.
+    pub(crate) max_partition_fetch_bytes: i32,
+    /// `max.poll.records`.
+    pub(crate) max_poll_records: usize,
+    /// `auto.offset.reset`.
+    pub(crate) auto_offset_reset: AutoOffsetReset,
+    /// `isolation.level=read_committed`.
+    pub(crate) read_committed: bool,
+    /// `check.crcs`.
+    pub(crate) check_crcs: bool,
+    /// `default.api.timeout.ms`.
+    pub(crate) default_api_timeout: Duration,
+    /// `client.rack` (`None` when empty).
+    pub(crate) client_rack: Option<String>,
+    /// `enable.partition.eof`.
+    pub(crate) enable_partition_eof: bool,
+    /// The group's settings; `None` without `group.id`.
+    pub(crate) group: Option<GroupSettings>,
+}
+
+/// A consumer group member's settings. `retry_backoff`,
+/// `default_api_timeout` and `client_rack` repeat the consumer's values so
+/// that the group needs nothing else.
+#[derive(Clone, Debug)]
+#[allow(dead_code)] // until the consumer takes ConsumerSettings
+pub(crate) struct GroupSettings {
+    /// `group.id` (not empty).
+    pub(crate) group_id: String,
+    /// `group.instance.id` (static membership; `None` when empty).
+    pub(crate) group_instance_id: Option<String>,
+    /// `group.protocol`.
+    pub(crate) group_protocol: GroupProtocol,
+    /// `session.timeout.ms`.
+    pub(crate) session_timeout: Duration,
+    /// `max.poll.interval.ms` (the rebalance timeout of the classic protocol).
+    pub(crate) max_poll_interval: Duration,
+    /// `heartbeat.interval.ms`.
+    pub(crate) heartbeat_interval: Duration,
+    /// `enable.auto.commit`.
+    pub(crate) enable_auto_commit: bool,
+    /// `auto.commit.interval.ms`.
+    pub(crate) auto_commit_interval: Duration,
+    /// `exclude.internal.topics`.
+    pub(crate) exclude_internal_topics: bool,
+    /// `partition.assignment.strategy`: assignor names in preference order
+    /// (the consumer maps them to assignors and refuses unknown ones).
+    pub(crate) partition_assignment_strategy: Vec<String>,
+    /// `retry.backoff.ms`.
+    pub(crate) retry_backoff: Duration,
+    /// `default.api.timeout.ms`.
+    pub(crate) default_api_timeout: Duration,
+    /// `client.rack` (`None` when empty).
+    pub(crate) client_rack: Option<String>,
+}
+
+#[allow(dead_code)] // until the consumer takes ConsumerSettings
+impl GroupSettings {
+    /// The auto-commit interval when `enable.auto.commit` is on.
+    pub(crate) fn auto_commit(&self) -> Option<Duration> {
+        self.enable_auto_commit.then_some(self.auto_commit_interval)
+    }
+}
+
+impl ConsumerSettings {
+    fn read(c: &Resolved) -> Result<ConsumerSettings> {
+        let common = CommonSettings::read(c);
+        let fetch_max_wait = c.millis("fetch.max.wait.ms");
+        if fetch_max_wait >= common.request_timeout {
+            return Err(Error::config(
+                "fetch.max.wait.ms",
+                c.str("fetch.max.wait.ms"),
+                format!(
+                    "must be lower than request.timeout.ms ({} ms), or every fetch that waits for data would time out",
+                    common.request_timeout.as_millis()
+                ),
+            ));
+        }
+        let client_rack = c.opt_str("client.rack").map(str::to_string);
+        let default_api_timeout = c.millis("default.api.timeout.ms");
+        let group = GroupSettings {
+            group_id: c.str("group.id").to_string(),
+            group_instance_id: c.opt_str("group.instance.id").map(str::to_string),
+            group_protocol: match c.str("group.protocol") {
+                "consumer" => GroupProtocol::Consumer,
+                _ => GroupProtocol::Classic,
+            },
+            session_timeout: c.millis("session.timeout.ms"),
+            max_poll_interval: c.millis("max.poll.interval.ms"),
+            heartbeat_interval: c.millis("heartbeat.interval.ms"),
+            enable_auto_commit: c.bool("enable.auto.commit"),
+            auto_commit_interval: c.millis("auto.commit.interval.ms"),
+            exclude_internal_topics: c.bool("exclude.internal.topics"),
+            partition_assignment_strategy: c.list("partition.assignment.strategy"),
+            retry_backoff: common.retry_backoff,
+            default_api_timeout,
+            client_rack: client_rack.clone(),
+        };
+        Ok(ConsumerSettings {
+            allow_auto_create_topics: c.bool("allow.auto.create.topics"),
+            fetch_min_bytes: c.int("fetch.min.bytes") as i32,
+            fetch_max_wait,
+            fetch_max_bytes: c.int("fetch.max.bytes") as i32,
+            max_partition_fetch_bytes: c.int("max.partition.fetch.bytes") as i32,
+            max_poll_records: c.int("max.poll.records") as usize,
+            auto_offset_reset: match c.str("auto.offset.reset") {
+                "earliest" => AutoOffsetReset::Earliest,
+                "latest" => AutoOffsetReset::Latest,
+                _ => AutoOffsetReset::None,
+            },
+            read_committed: c.str("isolation.level") == "read_committed",
+            check_crcs: c.bool("check.crcs"),
+            default_api_timeout,
+            client_rack,
+            enable_partition_eof: c.bool("enable.partition.eof"),
+            group: (!group.group_id.is_empty()).then_some(group),
+            common,
+        })
     }
 }
 
@@ -608,6 +1089,11 @@ impl AdminConfig {
         r.oauth_provider = self.oauth_provider.0.clone();
         Ok(r)
     }
+
+    /// The admin client's checked, typed settings.
+    pub(crate) fn settings(&self) -> Result<AdminSettings> {
+        AdminSettings::read(&self.resolve()?)
+    }
 }
 
 impl ProducerConfig {
@@ -648,6 +1134,11 @@ impl ProducerConfig {
         }
         Ok(r)
     }
+
+    /// The producer's checked, typed settings.
+    pub(crate) fn settings(&self) -> Result<ProducerSettings> {
+        ProducerSettings::read(&self.resolve()?)
+    }
 }
 
 impl ConsumerConfig {
@@ -665,186 +1156,14 @@ impl ConsumerConfig {
         }
         Ok(r)
     }
+
+    /// The consumer's checked, typed settings (with its group's when
+    /// `group.id` is set).
+    #[allow(dead_code)] // until the consumer takes ConsumerSettings
+    pub(crate) fn settings(&self) -> Result<ConsumerSettings> {
+        ConsumerSettings::read(&self.resolve()?)
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn err_text(e: Error) -> String {
-        e.to_string()
-    }
-
-    #[test]
-    fn unknown_keys_are_ignored_with_a_reason() {
-        let r = ProducerConfig::new()
-            .bootstrap_servers("a:1")
-            .set("bootstrap.server", "x")
-            .set("group.id", "g")
-            .set("ssl.keystore.password", "hunter2")
-            .set("no.such.thing", "1")
-            .resolve()
-            .unwrap();
-        assert_eq!(
-            r.ignored,
-            vec![
-                "bootstrap.server: not a known setting; did you mean bootstrap.servers?",
-                "group.id: it is a consumer setting",
-                "no.such.thing: not a known setting",
-                "ssl.keystore.password: store passwords are not used: this client reads PEM files (ssl.key.password opens an encrypted PEM key)",
-            ]
-        );
-        assert!(!format!("{r:?}").contains("hunter2"));
-        assert_eq!(r.str("bootstrap.servers"), "a:1");
-    }
-
-    #[test]
-    fn settings_not_implemented_are_refused_unless_default() {
-        for (key, value) in [
-            (
-                "client.dns.lookup",
-                "resolve_canonical_bootstrap_servers_only",
-            ),
-            ("metadata.max.idle.ms", "60000"),
-            ("transaction.timeout.ms", "1000"),
-        ] {
-            let e = err_text(
-                ProducerConfig::new()
-                    .bootstrap_servers("a:1")
-                    .set(key, value)
-                    .resolve()
-                    .unwrap_err(),
-            );
-            assert!(e.contains(key) && e.contains("implemented"), "{e}");
-        }
-        ProducerConfig::new()
-            .bootstrap_servers("a:1")
-            .set("client.dns.lookup", "use_all_dns_ips")
-            .set("metadata.max.idle.ms", "300000")
-            .resolve()
-            .unwrap();
-    }
-
-    #[test]
-    fn bad_values_name_key_and_allowed() {
-        let e = ProducerConfig::new()
-            .bootstrap_servers("a:1")
-            .set("acks", "maybe")
-            .resolve()
-            .unwrap_err();
-        match &e {
-            Error::Config {
-                key,
-                value,
-                allowed,
-            } => {
-                assert_eq!(key, "acks");
-                assert_eq!(value, "maybe");
-                assert!(allowed.contains("all"), "{allowed}");
-            }
-            other => panic!("{other:?}"),
-        }
-        let e = AdminConfig::new()
-            .bootstrap_servers("a:1")
-            .set("request.timeout.ms", "-5")
-            .resolve()
-            .unwrap_err();
-        assert!(err_text(e).contains("request.timeout.ms"));
-        let e = ConsumerConfig::new()
-            .bootstrap_servers("a:1")
-            .set("enable.auto.commit", "yes")
-            .resolve()
-            .unwrap_err();
-        assert!(err_text(e).contains("enable.auto.commit"));
-        let e = AdminConfig::new().resolve().unwrap_err();
-        assert!(err_text(e).contains("bootstrap.servers"));
-    }
-
-    #[test]
-    fn defaults_and_properties_text() {
-        let c = ProducerConfig::from_properties(
-            "# comment\nbootstrap.servers = h:1, h:2\nacks: 1\nenable.idempotence=false\n",
-        )
-        .unwrap();
-        let r = c.resolve().unwrap();
-        assert_eq!(r.list("bootstrap.servers"), ["h:1", "h:2"]);
-        assert_eq!(r.str("acks"), "1");
-        assert_eq!(r.int("linger.ms"), 5);
-        assert_eq!(r.int("batch.size"), 16384);
-        assert!(ProducerConfig::from_properties("novalue").is_err());
-    }
-
-    #[test]
-    fn idempotence_conflicts_rejected() {
-        let base = ProducerConfig::new().bootstrap_servers("a:1");
-        assert!(
-            base.clone()
-                .set("acks", "1")
-                .set("enable.idempotence", "true")
-                .resolve()
-                .is_err()
-        );
-        // Implicit idempotence gives way to an explicit weaker acks, as in Java 3.x.
-        assert!(
-            !base
-                .clone()
-                .set("acks", "1")
-                .resolve()
-                .unwrap()
-                .bool("enable.idempotence")
-        );
-        assert!(
-            base.clone()
-                .set("acks", "1")
-                .set("enable.idempotence", "false")
-                .resolve()
-                .is_ok()
-        );
-        let six = base.set("max.in.flight.requests.per.connection", "6");
-        assert!(!six.clone().resolve().unwrap().bool("enable.idempotence"));
-        assert!(six.set("enable.idempotence", "true").resolve().is_err());
-    }
-
-    #[test]
-    fn debug_hides_secrets() {
-        let c = AdminConfig::new().set("sasl.password", "hunter2");
-        assert!(!format!("{c:?}").contains("hunter2"));
-        let r = c.set("bootstrap.servers", "b:9092").resolve().unwrap();
-        assert!(!format!("{r:?}").contains("hunter2"));
-    }
-
-    #[test]
-    fn errors_never_echo_secrets() {
-        // A bad value of a secret key is not shown.
-        let e = err_text(
-            AdminConfig::new()
-                .bootstrap_servers("b:9092")
-                .set("sasl.password", "hunter2")
-                .set("security.protocol", "SASL_PLAIN")
-                .resolve()
-                .unwrap_err(),
-        );
-        assert!(
-            e.contains("security.protocol") && !e.contains("hunter2"),
-            "{e}"
-        );
-        // A base64 line of a PEM key (no '=') is not echoed.
-        let e = err_text(
-            AdminConfig::from_properties("ssl.keystore.key=x\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n")
-                .unwrap_err(),
-        );
-        assert!(e.contains("line 2") && !e.contains("MIIEvQ"), "{e}");
-    }
-
-    #[test]
-    fn properties_lines_continue_after_a_backslash() {
-        let text = "sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required \\\n    username=\"alice\" \\\n    password=\"hunter2\";\nbootstrap.servers=b:9092\n";
-        let c = AdminConfig::from_properties(text).unwrap();
-        let r = c.resolve().unwrap();
-        assert_eq!(
-            r.str("sasl.jaas.config"),
-            "org.apache.kafka.common.security.plain.PlainLoginModule required username=\"alice\" password=\"hunter2\";"
-        );
-        assert_eq!(r.str("bootstrap.servers"), "b:9092");
-    }
-}
+mod tests;

@@ -18,26 +18,26 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use kafka_blocking::consumer::{Consumer, ConsumerRecord, TopicPartition};
-use kafka_blocking::protocol::compression::Compression;
-use kafka_blocking::protocol::header::RequestHeader;
-use kafka_blocking::protocol::messages::api_versions_response::ApiVersion;
-use kafka_blocking::protocol::messages::fetch_response::{
+use kafka_blocking::unstable::protocol::compression::Compression;
+use kafka_blocking::unstable::protocol::header::RequestHeader;
+use kafka_blocking::unstable::protocol::messages::api_versions_response::ApiVersion;
+use kafka_blocking::unstable::protocol::messages::fetch_response::{
     AbortedTransaction, FetchableTopicResponse, PartitionData,
 };
-use kafka_blocking::protocol::messages::list_offsets_response::{
+use kafka_blocking::unstable::protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
 };
-use kafka_blocking::protocol::messages::metadata_response::{
+use kafka_blocking::unstable::protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
-use kafka_blocking::protocol::messages::{
+use kafka_blocking::unstable::protocol::messages::{
     ApiVersionsRequest, ApiVersionsResponse, FetchRequest, FetchResponse, ListOffsetsRequest,
     ListOffsetsResponse, MetadataRequest, MetadataResponse,
 };
-use kafka_blocking::protocol::records::{
+use kafka_blocking::unstable::protocol::records::{
     ControlRecord, ControlRecordType, ProducerState, RecordBatchBuilder,
 };
-use kafka_blocking::protocol::{Bytes, Decodable, KafkaCode, Reader, Request, Uuid};
+use kafka_blocking::unstable::protocol::{Bytes, Decodable, KafkaCode, Reader, Request, Uuid};
 use kafka_blocking::{ConsumerConfig, Error};
 
 const TOPIC: &str = "t";
@@ -728,7 +728,7 @@ fn garbage_records_inside_a_valid_crc_are_an_error() {
     for x in &mut b[61..n] {
         *x = 0xff;
     }
-    let crc = kafka_blocking::protocol::crc32c::crc32c(&b[21..]);
+    let crc = kafka_blocking::unstable::protocol::crc32c::crc32c(&b[21..]);
     b[17..21].copy_from_slice(&crc.to_be_bytes());
     let fake = start(Options::default(), move |_, _, _| Answer {
         records: b.clone(),

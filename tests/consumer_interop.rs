@@ -71,7 +71,7 @@ for part, off, ts, key, value, headers in rows:
     print(part, off, ts, h(key), h(value), hs or '.')
 "#;
 
-fn opt_hex(b: &Option<kafka_blocking::protocol::Bytes>) -> String {
+fn opt_hex(b: &Option<kafka_blocking::unstable::protocol::Bytes>) -> String {
     b.as_ref().map_or_else(|| "-".to_string(), |b| hex(b))
 }
 

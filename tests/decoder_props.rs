@@ -64,13 +64,13 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use kafka_blocking::protocol::compression::{self, Compression};
-use kafka_blocking::protocol::crc32c::crc32c;
-use kafka_blocking::protocol::header::{RequestHeader, ResponseHeader};
-use kafka_blocking::protocol::records::{
+use kafka_blocking::unstable::protocol::compression::{self, Compression};
+use kafka_blocking::unstable::protocol::crc32c::crc32c;
+use kafka_blocking::unstable::protocol::header::{RequestHeader, ResponseHeader};
+use kafka_blocking::unstable::protocol::records::{
     DecodeOptions, Header, ProducerState, RecordBatchBuilder, decode_batches,
 };
-use kafka_blocking::protocol::{Bytes, Decodable, Encodable, Reader};
+use kafka_blocking::unstable::protocol::{Bytes, Decodable, Encodable, Reader};
 
 // ---------------------------------------------------------------------------
 // The counting allocator.

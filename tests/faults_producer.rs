@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use kafka_blocking::admin::AdminClient;
 use kafka_blocking::producer::{DeliveryFuture, Producer, ProducerRecord, RecordMetadata};
-use kafka_blocking::protocol::records::Record;
+use kafka_blocking::unstable::protocol::records::Record;
 use kafka_blocking::{AdminConfig, Error, ProducerConfig};
 use support::mock::MockCluster;
 

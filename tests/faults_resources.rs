@@ -474,12 +474,12 @@ fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
 
 /// A response frame: size, header (v0, or v1 with an empty tagged-field
 /// section for flexible versions), body.
-fn response_frame<R: kafka_blocking::protocol::Response>(
+fn response_frame<R: kafka_blocking::unstable::protocol::Response>(
     correlation_id: i32,
     version: i16,
     resp: &R,
 ) -> Vec<u8> {
-    use kafka_blocking::protocol::header::ResponseHeader;
+    use kafka_blocking::unstable::protocol::header::ResponseHeader;
     let mut body = Vec::new();
     ResponseHeader { correlation_id }.encode(&mut body, R::header_version(version));
     resp.encode(&mut body, version).unwrap();
@@ -497,8 +497,8 @@ fn raw_frame(body: &[u8]) -> Vec<u8> {
 
 /// The three records of [`FAKE_TOPIC`], as one record batch at offset 0.
 fn fake_batch() -> Vec<u8> {
-    use kafka_blocking::protocol::compression::Compression;
-    use kafka_blocking::protocol::records::{ProducerState, RecordBatchBuilder};
+    use kafka_blocking::unstable::protocol::compression::Compression;
+    use kafka_blocking::unstable::protocol::records::{ProducerState, RecordBatchBuilder};
     let mut b = RecordBatchBuilder::new();
     for i in 0..FAKE_RECORDS {
         b.append(
@@ -514,14 +514,14 @@ fn fake_batch() -> Vec<u8> {
 
 /// The correct answer of node 1 (at `port`) to `req`.
 fn good_response(req: &Req, port: u16) -> Vec<u8> {
-    use kafka_blocking::protocol::messages::api_versions_response::ApiVersion;
-    use kafka_blocking::protocol::messages::list_offsets_response::{
+    use kafka_blocking::unstable::protocol::messages::api_versions_response::ApiVersion;
+    use kafka_blocking::unstable::protocol::messages::list_offsets_response::{
         ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
     };
-    use kafka_blocking::protocol::messages::metadata_response::{
+    use kafka_blocking::unstable::protocol::messages::metadata_response::{
         MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
     };
-    use kafka_blocking::protocol::messages::{
+    use kafka_blocking::unstable::protocol::messages::{
         ApiVersionsResponse, ListOffsetsResponse, MetadataResponse,
     };
     let (corr, v) = (req.correlation_id, req.version);
@@ -589,11 +589,11 @@ fn good_response(req: &Req, port: u16) -> Vec<u8> {
 /// The answer to a Fetch: `records` when the fetch offset is below
 /// [`FAKE_RECORDS`], else (after a short wait) nothing.
 fn fetch_response(req: &Req, records: Vec<u8>) -> Vec<u8> {
-    use kafka_blocking::protocol::messages::fetch_response::{
+    use kafka_blocking::unstable::protocol::messages::fetch_response::{
         FetchableTopicResponse, PartitionData,
     };
-    use kafka_blocking::protocol::messages::{FetchRequest, FetchResponse};
-    use kafka_blocking::protocol::{Bytes, Decodable, Reader};
+    use kafka_blocking::unstable::protocol::messages::{FetchRequest, FetchResponse};
+    use kafka_blocking::unstable::protocol::{Bytes, Decodable, Reader};
     let fetch = FetchRequest::decode(&mut Reader::new(req.body.clone()), req.version).unwrap();
     let offset = fetch.topics[0].partitions[0].fetch_offset;
     let records = if offset < FAKE_RECORDS {
@@ -624,8 +624,8 @@ fn fetch_response(req: &Req, records: Vec<u8>) -> Vec<u8> {
 
 /// Serves one connection until the client hangs up (or the broker stops).
 fn serve(mut s: TcpStream, port: u16, policy: &(dyn Fn(&Req) -> Reply + Sync)) {
-    use kafka_blocking::protocol::Reader;
-    use kafka_blocking::protocol::header::RequestHeader;
+    use kafka_blocking::unstable::protocol::Reader;
+    use kafka_blocking::unstable::protocol::header::RequestHeader;
     while let Some(frame) = read_frame(&mut s) {
         let mut r = Reader::new(frame.clone());
         let api_key = r.read_i16().unwrap();

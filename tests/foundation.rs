@@ -11,14 +11,18 @@ use std::time::{Duration, Instant};
 
 use kafka_blocking::AdminConfig;
 use kafka_blocking::admin::{AdminClient, NewTopic};
-use kafka_blocking::cluster::{Cluster, ClusterSettings, parse_bootstrap};
-use kafka_blocking::net::pool::Backoff;
-use kafka_blocking::net::{Connection, ConnectionSettings};
-use kafka_blocking::protocol::compression::Compression;
-use kafka_blocking::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_blocking::protocol::messages::*;
-use kafka_blocking::protocol::records::{Header, ProducerState, Record, RecordBatchBuilder};
-use kafka_blocking::protocol::{Bytes, KafkaCode, Request};
+use kafka_blocking::unstable::cluster::{Cluster, ClusterSettings, parse_bootstrap};
+use kafka_blocking::unstable::net::pool::Backoff;
+use kafka_blocking::unstable::net::{Connection, ConnectionSettings};
+use kafka_blocking::unstable::protocol::compression::Compression;
+use kafka_blocking::unstable::protocol::messages::produce_request::{
+    PartitionProduceData, TopicProduceData,
+};
+use kafka_blocking::unstable::protocol::messages::*;
+use kafka_blocking::unstable::protocol::records::{
+    Header, ProducerState, Record, RecordBatchBuilder,
+};
+use kafka_blocking::unstable::protocol::{Bytes, KafkaCode, Request};
 
 fn cluster(bootstrap: &str) -> Cluster {
     let servers: Vec<String> = bootstrap.split(',').map(str::to_string).collect();
@@ -132,7 +136,7 @@ fn assert_same_records(got: &[Record], want: &[Record], base_offset: i64) {
 /// Asserts that every API this crate uses is negotiated at min(ours, theirs).
 fn check_negotiated_versions(conn: &Connection) {
     fn check<R: Request>(conn: &Connection) {
-        let (_, ours) = kafka_blocking::net::connection::client_range::<R>();
+        let (_, ours) = kafka_blocking::unstable::net::connection::client_range::<R>();
         match conn.api_versions().get(R::API_KEY) {
             Some((_, theirs)) => assert_eq!(
                 conn.version::<R>().unwrap(),

@@ -25,10 +25,10 @@ use std::fmt::Debug;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use kafka_blocking::protocol::header::{RequestHeader, ResponseHeader};
-use kafka_blocking::protocol::messages::{FetchResponse, ProduceRequest};
-use kafka_blocking::protocol::records::{self, DecodeOptions};
-use kafka_blocking::protocol::{Decodable, Encodable, Reader, Request, Response};
+use kafka_blocking::unstable::protocol::header::{RequestHeader, ResponseHeader};
+use kafka_blocking::unstable::protocol::messages::{FetchResponse, ProduceRequest};
+use kafka_blocking::unstable::protocol::records::{self, DecodeOptions};
+use kafka_blocking::unstable::protocol::{Decodable, Encodable, Reader, Request, Response};
 
 /// The APIs (and embedded data types) the crate implements; each needs vectors.
 const APIS: &[&str] = &[

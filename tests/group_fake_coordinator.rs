@@ -25,18 +25,18 @@ use std::time::{Duration, Instant};
 
 use kafka_blocking::ConsumerConfig;
 use kafka_blocking::consumer::Consumer;
-use kafka_blocking::protocol::header::RequestHeader;
-use kafka_blocking::protocol::messages::api_versions_response::ApiVersion;
-use kafka_blocking::protocol::messages::join_group_response::JoinGroupResponseMember;
-use kafka_blocking::protocol::messages::metadata_response::{
+use kafka_blocking::unstable::protocol::header::RequestHeader;
+use kafka_blocking::unstable::protocol::messages::api_versions_response::ApiVersion;
+use kafka_blocking::unstable::protocol::messages::join_group_response::JoinGroupResponseMember;
+use kafka_blocking::unstable::protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
-use kafka_blocking::protocol::messages::{
+use kafka_blocking::unstable::protocol::messages::{
     ApiVersionsRequest, ApiVersionsResponse, FindCoordinatorRequest, FindCoordinatorResponse,
     HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse, LeaveGroupRequest,
     LeaveGroupResponse, MetadataRequest, MetadataResponse, SyncGroupRequest, SyncGroupResponse,
 };
-use kafka_blocking::protocol::{Bytes, Decodable, KafkaCode, Reader, Request, Uuid};
+use kafka_blocking::unstable::protocol::{Bytes, Decodable, KafkaCode, Reader, Request, Uuid};
 
 const TOPIC: &str = "t";
 

@@ -12,11 +12,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use kafka_blocking::admin::AdminClient;
-use kafka_blocking::net::{BrokerAddress, Connection, ConnectionSettings};
-use kafka_blocking::protocol::header::ResponseHeader;
-use kafka_blocking::protocol::messages::ApiVersionsResponse;
-use kafka_blocking::protocol::messages::api_versions_response::ApiVersion;
-use kafka_blocking::protocol::{Encodable, Reader};
+use kafka_blocking::unstable::net::{BrokerAddress, Connection, ConnectionSettings};
+use kafka_blocking::unstable::protocol::header::ResponseHeader;
+use kafka_blocking::unstable::protocol::messages::ApiVersionsResponse;
+use kafka_blocking::unstable::protocol::messages::api_versions_response::ApiVersion;
+use kafka_blocking::unstable::protocol::{Encodable, Reader};
 use kafka_blocking::{AdminConfig, Error};
 
 /// Reads one request frame; returns (correlation id, api version).

@@ -47,7 +47,7 @@ use kafka_blocking::consumer::{
     Consumer, ConsumerRebalanceListener, OffsetAndMetadata, TopicPartition,
 };
 use kafka_blocking::producer::{DeliveryFuture, Producer, ProducerRecord};
-use kafka_blocking::protocol::messages::FindCoordinatorRequest;
+use kafka_blocking::unstable::protocol::messages::FindCoordinatorRequest;
 use kafka_blocking::{AdminConfig, ConsumerConfig, ProducerConfig};
 use support::kafka::KafkaCluster;
 

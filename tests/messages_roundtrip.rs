@@ -3,12 +3,12 @@
 
 use std::fmt::Debug;
 
-use kafka_blocking::protocol::messages::{
+use kafka_blocking::unstable::protocol::messages::{
     api_versions_response::{ApiVersion, SupportedFeatureKey},
     metadata_request::MetadataRequestTopic,
     *,
 };
-use kafka_blocking::protocol::{
+use kafka_blocking::unstable::protocol::{
     Bytes, Decodable, Encodable, RawTaggedField, Reader, Request, Response,
 };
 

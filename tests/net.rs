@@ -10,14 +10,16 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kafka_blocking::cluster::{Cluster, ClusterSettings, parse_bootstrap};
-use kafka_blocking::net::ConnectionSettings;
-use kafka_blocking::net::pool::Backoff;
-use kafka_blocking::protocol::header::{RequestHeader, ResponseHeader};
-use kafka_blocking::protocol::messages::api_versions_response::ApiVersion;
-use kafka_blocking::protocol::messages::metadata_response::MetadataResponseBroker;
-use kafka_blocking::protocol::messages::{ApiVersionsResponse, MetadataRequest, MetadataResponse};
-use kafka_blocking::protocol::{Encodable, Reader, Request, Response};
+use kafka_blocking::unstable::cluster::{Cluster, ClusterSettings, parse_bootstrap};
+use kafka_blocking::unstable::net::ConnectionSettings;
+use kafka_blocking::unstable::net::pool::Backoff;
+use kafka_blocking::unstable::protocol::header::{RequestHeader, ResponseHeader};
+use kafka_blocking::unstable::protocol::messages::api_versions_response::ApiVersion;
+use kafka_blocking::unstable::protocol::messages::metadata_response::MetadataResponseBroker;
+use kafka_blocking::unstable::protocol::messages::{
+    ApiVersionsResponse, MetadataRequest, MetadataResponse,
+};
+use kafka_blocking::unstable::protocol::{Encodable, Reader, Request, Response};
 
 fn cluster(bootstrap: &str, connection: ConnectionSettings, max_age: Duration) -> Cluster {
     Cluster::new(ClusterSettings {
@@ -145,7 +147,7 @@ fn recording_broker() -> (String, Arc<Mutex<Vec<RequestHeader>>>) {
                     let version = r.read_i16().unwrap();
                     let header_version = match key {
                         18 => {
-                            kafka_blocking::protocol::messages::ApiVersionsRequest::header_version(
+                            kafka_blocking::unstable::protocol::messages::ApiVersionsRequest::header_version(
                                 version,
                             )
                         }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use kafka_blocking::admin::{AdminClient, NewTopic};
 use kafka_blocking::producer::{Producer, ProducerRecord, partition_for_key};
-use kafka_blocking::protocol::records::Record;
+use kafka_blocking::unstable::protocol::records::Record;
 use kafka_blocking::{AdminConfig, Error, KafkaCode, ProducerConfig};
 
 /// `delivery_timeout_against_a_stopped_broker` checks that the sender idles

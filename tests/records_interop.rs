@@ -15,8 +15,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kafka_blocking::protocol::compression::Compression;
-use kafka_blocking::protocol::records::{
+use kafka_blocking::unstable::protocol::compression::Compression;
+use kafka_blocking::unstable::protocol::records::{
     ControlRecordType, DecodeOptions, Header, ProducerState, RecordBatch, RecordBatchBuilder,
     decode_batches,
 };
@@ -87,7 +87,7 @@ fn batch_fields(b: &RecordBatch) -> String {
     )
 }
 
-fn record_fields(r: &kafka_blocking::protocol::records::Record) -> String {
+fn record_fields(r: &kafka_blocking::unstable::protocol::records::Record) -> String {
     let mut s = format!(
         "{} {} {} {} {}",
         r.offset,
@@ -278,7 +278,7 @@ fn our_batch(c: Compression, producer: ProducerState, base_offset: i64) -> (Vec<
     let mut lines = Vec::new();
     for (i, (ts, k, v, h)) in recs.iter().enumerate() {
         b.append(*ts, *k, *v, h).unwrap();
-        let rec = kafka_blocking::protocol::records::Record {
+        let rec = kafka_blocking::unstable::protocol::records::Record {
             offset: base_offset + i as i64,
             timestamp: *ts,
             key: k.map(|k| k.to_vec().into()),

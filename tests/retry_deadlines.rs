@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use kafka_blocking::ConsumerConfig;
 use kafka_blocking::consumer::{Consumer, OffsetAndMetadata, TopicPartition};
-use kafka_blocking::protocol::KafkaCode;
+use kafka_blocking::unstable::protocol::KafkaCode;
 use support::mock::MockCluster;
 
 #[test]

@@ -21,11 +21,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use kafka_blocking::admin::AdminClient;
-use kafka_blocking::protocol::KafkaCode;
-use kafka_blocking::protocol::Request;
-use kafka_blocking::protocol::messages::api_versions_response::ApiVersion;
-use kafka_blocking::protocol::messages::metadata_response::MetadataResponseBroker;
-use kafka_blocking::protocol::messages::{
+use kafka_blocking::unstable::protocol::KafkaCode;
+use kafka_blocking::unstable::protocol::Request;
+use kafka_blocking::unstable::protocol::messages::api_versions_response::ApiVersion;
+use kafka_blocking::unstable::protocol::messages::metadata_response::MetadataResponseBroker;
+use kafka_blocking::unstable::protocol::messages::{
     ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, MetadataResponse,
     SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };

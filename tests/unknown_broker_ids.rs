@@ -51,17 +51,17 @@ use std::time::{Duration, Instant};
 
 use kafka_blocking::admin::{AdminClient, NewTopic};
 use kafka_blocking::producer::{Producer, ProducerRecord};
-use kafka_blocking::protocol::KafkaCode;
-use kafka_blocking::protocol::messages::api_versions_response::ApiVersion;
-use kafka_blocking::protocol::messages::create_topics_response::CreatableTopicResult;
-use kafka_blocking::protocol::messages::delete_topics_response::DeletableTopicResult;
-use kafka_blocking::protocol::messages::metadata_response::{
+use kafka_blocking::unstable::protocol::KafkaCode;
+use kafka_blocking::unstable::protocol::messages::api_versions_response::ApiVersion;
+use kafka_blocking::unstable::protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_blocking::unstable::protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_blocking::unstable::protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
-use kafka_blocking::protocol::messages::produce_response::{
+use kafka_blocking::unstable::protocol::messages::produce_response::{
     PartitionProduceResponse, TopicProduceResponse,
 };
-use kafka_blocking::protocol::messages::{
+use kafka_blocking::unstable::protocol::messages::{
     ApiVersionsRequest, ApiVersionsResponse, CreateTopicsRequest, CreateTopicsResponse,
     DeleteTopicsRequest, DeleteTopicsResponse, MetadataRequest, MetadataResponse, ProduceRequest,
     ProduceResponse,

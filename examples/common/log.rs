@@ -4,7 +4,7 @@
 //! Levels: warnings and errors by default (a connection that cannot be
 //! established, a topic the broker does not know); `-v`/`--verbose` adds the
 //! client's debug log, `-vv` its trace log. `RUST_LOG` overrides both, in the
-//! usual form: `debug`, or `kafka_blocking=debug,kafka_blocking::net=trace`
+//! usual form: `debug`, or `kafka_blocking=debug,kafka_blocking::unstable::net=trace`
 //! (a target prefix per entry; the longest matching prefix wins).
 //!
 //! Include it from an example with

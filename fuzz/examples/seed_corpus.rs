@@ -14,10 +14,10 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use kafka_blocking::protocol::Reader;
-use kafka_blocking::protocol::compression::{self, Compression};
-use kafka_blocking::protocol::header::{RequestHeader, ResponseHeader};
-use kafka_blocking::protocol::records::{Header, ProducerState, RecordBatchBuilder};
+use kafka_blocking::unstable::protocol::Reader;
+use kafka_blocking::unstable::protocol::compression::{self, Compression};
+use kafka_blocking::unstable::protocol::header::{RequestHeader, ResponseHeader};
+use kafka_blocking::unstable::protocol::records::{Header, ProducerState, RecordBatchBuilder};
 use kafka_blocking_fuzz::{CODECS, Entry, Kind, MAX_OUTPUTS, requests, responses, selector};
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) {

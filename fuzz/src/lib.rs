@@ -6,10 +6,10 @@
 
 use std::sync::OnceLock;
 
-use kafka_blocking::protocol::compression::{self, Compression};
-use kafka_blocking::protocol::header::{RequestHeader, ResponseHeader};
-use kafka_blocking::protocol::records::{DecodeOptions, decode_batches};
-use kafka_blocking::protocol::{Decodable, Encodable, Reader};
+use kafka_blocking::unstable::protocol::compression::{self, Compression};
+use kafka_blocking::unstable::protocol::header::{RequestHeader, ResponseHeader};
+use kafka_blocking::unstable::protocol::records::{DecodeOptions, decode_batches};
+use kafka_blocking::unstable::protocol::{Decodable, Encodable, Reader};
 
 /// Whether a message travels client-to-broker or broker-to-client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

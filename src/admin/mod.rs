@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::cluster::{Broker, Cluster, ClusterMetadata, ClusterSettings, TopicMetadata};
+use crate::cluster::{Broker, Cluster, ClusterSettings, Retry, TopicMetadata};
 use crate::config::AdminConfig;
 use crate::error::{Error, Result};
 use crate::protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
@@ -91,16 +91,19 @@ impl AdminClient {
     /// Builds an admin client; fails on invalid configuration. Nothing is
     /// connected until the first call.
     pub fn new(config: AdminConfig) -> Result<AdminClient> {
-        let resolved = config.resolve()?;
-        let mut settings = ClusterSettings::from_config(&resolved)?;
-        settings.allow_auto_create_topics = false;
+        let settings = config.settings()?;
+        let mut cluster = ClusterSettings::from_settings(&settings.common)?;
+        cluster.allow_auto_create_topics = false;
         Ok(AdminClient {
-            cluster: Arc::new(Cluster::new(settings)),
-            api_timeout: resolved.millis("default.api.timeout.ms"),
+            cluster: Arc::new(Cluster::new(cluster)),
+            api_timeout: settings.default_api_timeout,
         })
     }
 
-    /// The routing layer (metadata and connections) behind this client.
+    /// The routing layer (metadata and connections) behind this client
+    /// (cargo feature `unstable`: a lower-layer type, without semver
+    /// guarantee).
+    #[cfg(feature = "unstable")]
     pub fn cluster(&self) -> &Cluster {
         &self.cluster
     }
@@ -162,9 +165,10 @@ impl AdminClient {
     /// Runs a controller request whose answer has one error code per topic
     /// (`call` sends it for the given names and returns name, code and
     /// message per topic), sending the topics answered NOT_CONTROLLER again
-    /// after a metadata refresh until `deadline`. At the deadline a topic
-    /// still answered NOT_CONTROLLER while no controller is known fails with
-    /// a timeout naming the controller id the metadata gave.
+    /// after the [`Retry`] backoff and a metadata refresh until `deadline`.
+    /// At the deadline a topic still answered NOT_CONTROLLER fails with
+    /// that error, or with a timeout naming the controller id the metadata
+    /// gave when no controller is known.
     fn per_topic_controller_call(
         &self,
         api: &str,
@@ -173,37 +177,43 @@ impl AdminClient {
         mut call: impl FnMut(&[String]) -> Result<Vec<(String, i16, Option<String>)>>,
     ) -> Result<Vec<TopicOutcome>> {
         let started = Instant::now();
+        let mut retry = Retry::new(&self.cluster, deadline);
         let mut outcomes = Vec::new();
         loop {
             let mut again = Vec::new();
-            let in_time = Instant::now() < deadline;
             for (name, code, message) in call(&pending)? {
-                let not_controller = KafkaCode::from_code(code) == Some(KafkaCode::NotController);
-                if not_controller && in_time && pending.contains(&name) {
-                    again.push(name);
-                    continue;
+                let result = topic_result(code, message, api, &name);
+                if KafkaCode::from_code(code) == Some(KafkaCode::NotController)
+                    && pending.contains(&name)
+                {
+                    again.push(TopicOutcome { name, result });
+                } else {
+                    outcomes.push(TopicOutcome { name, result });
                 }
-                let mut result = topic_result(code, message, api, &name);
-                if not_controller {
-                    if let Err(e) = result {
-                        result = Err(self.cluster.no_controller_error(
-                            &format!("{api} for topic {name}"),
-                            started.elapsed(),
-                            e,
-                        ));
-                    }
-                }
-                outcomes.push(TopicOutcome { name, result });
             }
             if again.is_empty() {
                 return Ok(outcomes);
             }
-            log::debug!(
-                "{api}: NOT_CONTROLLER for {}; refreshing metadata and retrying",
-                again.join(", ")
+            let names: Vec<String> = again.iter().map(|o| o.name.clone()).collect();
+            let not_controller = Error::kafka(
+                KafkaCode::NotController,
+                format!("{api} for {}", names.join(", ")),
             );
-            self.cluster.controller_moved(deadline);
-            pending = again;
+            if retry.controller_moved(api, not_controller).is_err() {
+                // The deadline: these topics keep their NOT_CONTROLLER.
+                for mut o in again {
+                    if let Err(e) = o.result {
+                        o.result = Err(self.cluster.no_controller_error(
+                            &format!("{api} for topic {}", o.name),
+                            started.elapsed(),
+                            e,
+                        ));
+                    }
+                    outcomes.push(o);
+                }
+                return Ok(outcomes);
+            }
+            pending = names;
         }
     }
 
@@ -308,8 +318,12 @@ impl AdminClient {
             .collect()
     }
 
-    /// Metadata of every topic and broker.
-    pub fn metadata(&self) -> Result<Arc<ClusterMetadata>> {
+    /// Metadata of every topic and broker (cargo feature `unstable`: a
+    /// lower-layer type, without semver guarantee; [`AdminClient::list_topics`],
+    /// [`AdminClient::describe_topics`] and [`AdminClient::describe_cluster`]
+    /// are the stable ways to ask).
+    #[cfg(feature = "unstable")]
+    pub fn metadata(&self) -> Result<Arc<crate::cluster::ClusterMetadata>> {
         self.cluster.refresh_topics_until(None, self.deadline())
     }
 
@@ -317,7 +331,7 @@ impl AdminClient {
     /// else the brokers and controller from a Metadata request.
     pub fn describe_cluster(&self) -> Result<ClusterDescription> {
         let deadline = self.deadline();
-        let mut retry = crate::cluster::Retry::new(&self.cluster, deadline);
+        let mut retry = Retry::new(&self.cluster, deadline);
         let conn = loop {
             match self.cluster.any_connection() {
                 Ok(c) => break c,
@@ -327,7 +341,7 @@ impl AdminClient {
         if conn.version::<DescribeClusterRequest>().is_ok() {
             let resp = self
                 .cluster
-                .request_any(&DescribeClusterRequest::default(), self.deadline())?;
+                .request_any(&DescribeClusterRequest::default(), deadline)?;
             if let Some(code) = KafkaCode::from_code(resp.error_code) {
                 return Err(Error::Kafka {
                     code,
@@ -352,9 +366,7 @@ impl AdminClient {
                 brokers,
             });
         }
-        let md = self
-            .cluster
-            .refresh_topics_until(Some(&[]), self.deadline())?;
+        let md = self.cluster.refresh_topics_until(Some(&[]), deadline)?;
         Ok(ClusterDescription {
             cluster_id: md.cluster_id.clone(),
             controller_id: md.controller_id,

@@ -23,7 +23,7 @@ pub struct Broker {
 
 impl Broker {
     /// The address to connect to.
-    pub fn address(&self) -> BrokerAddress {
+    pub(crate) fn address(&self) -> BrokerAddress {
         BrokerAddress {
             node_id: self.node_id,
             host: self.host.clone(),

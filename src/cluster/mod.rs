@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 pub use metadata::{Broker, ClusterMetadata, PartitionMetadata, TopicMetadata};
 pub use retry::Retry;
 
-use crate::config::Resolved;
+use crate::config::{CommonSettings, Resolved};
 use crate::error::{Error, Result};
 use crate::net::pool::{Backoff, random_unit};
 use crate::net::{BrokerAddress, Connection, ConnectionPool, ConnectionSettings, Security};
@@ -48,34 +48,51 @@ pub struct ClusterSettings {
 }
 
 impl ClusterSettings {
-    /// Reads the common settings of a validated configuration.
-    pub(crate) fn from_config(c: &Resolved) -> Result<ClusterSettings> {
-        let bootstrap = parse_bootstrap(&c.list("bootstrap.servers"))?;
-        let idle = c.int("connections.max.idle.ms");
+    /// The cluster settings of a client's common settings (bootstrap
+    /// addresses parsed, security checked and built). Metadata requests may
+    /// create topics unless the caller says otherwise.
+    pub(crate) fn from_settings(c: &CommonSettings) -> Result<ClusterSettings> {
+        let bootstrap = parse_bootstrap(&c.bootstrap_servers)?;
         Ok(ClusterSettings {
             bootstrap,
             connection: ConnectionSettings {
-                client_id: c.opt_str("client.id").map(str::to_string),
-                request_timeout: c.millis("request.timeout.ms"),
-                connect_timeout: c.millis("socket.connection.setup.timeout.ms"),
-                connect_timeout_max: c.millis("socket.connection.setup.timeout.max.ms"),
-                send_buffer_bytes: c.int("send.buffer.bytes") as i32,
-                receive_buffer_bytes: c.int("receive.buffer.bytes") as i32,
-                max_response_size: c.int("receive.message.max.bytes") as usize,
-                idle_timeout: (idle >= 0).then(|| Duration::from_millis(idle as u64)),
-                software_name: c.str("client.software.name").to_string(),
-                software_version: c.str("client.software.version").to_string(),
-                security: Security::from_config(c)?,
+                client_id: c.client_id.clone(),
+                request_timeout: c.request_timeout,
+                connect_timeout: c.connection_setup_timeout,
+                connect_timeout_max: c.connection_setup_timeout_max,
+                send_buffer_bytes: c.send_buffer_bytes,
+                receive_buffer_bytes: c.receive_buffer_bytes,
+                max_response_size: c.receive_message_max_bytes,
+                idle_timeout: c.connections_max_idle,
+                software_name: c.client_software_name.clone(),
+                software_version: c.client_software_version.clone(),
+                security: Security::from_settings(&c.security)?,
             },
             reconnect_backoff: Backoff {
-                initial: c.millis("reconnect.backoff.ms"),
-                max: c.millis("reconnect.backoff.max.ms"),
+                initial: c.reconnect_backoff,
+                max: c.reconnect_backoff_max,
             },
-            retry_backoff: c.millis("retry.backoff.ms"),
-            retry_backoff_max: c.millis("retry.backoff.max.ms"),
-            metadata_max_age: c.millis("metadata.max.age.ms"),
+            retry_backoff: c.retry_backoff,
+            retry_backoff_max: c.retry_backoff_max,
+            metadata_max_age: c.metadata_max_age,
             allow_auto_create_topics: true,
         })
+    }
+
+    /// [`ClusterSettings::from_settings`] of a resolved configuration: for
+    /// the consumer until it takes `ConsumerSettings` (then remove this).
+    pub(crate) fn from_config(c: &Resolved) -> Result<ClusterSettings> {
+        Self::from_settings(&CommonSettings::read(c))
+    }
+
+    /// The retry backoff (`retry.backoff.ms` doubling per attempt up to
+    /// `retry.backoff.max.ms`, with jitter): what [`Retry`] waits between
+    /// attempts and the producer between tries of a batch.
+    pub fn retry_policy(&self) -> Backoff {
+        Backoff {
+            initial: self.retry_backoff,
+            max: self.retry_backoff_max,
+        }
     }
 }
 
@@ -520,15 +537,18 @@ impl Cluster {
     }
 
     /// Metadata of one topic with a leader for every partition, refreshing
-    /// (with `retry.backoff.ms` between tries) until `deadline`. A topic that
-    /// does not exist yields UNKNOWN_TOPIC_OR_PARTITION at the deadline.
+    /// (with the [`Retry`] backoff between tries) until `deadline`. A topic
+    /// that does not exist yields UNKNOWN_TOPIC_OR_PARTITION at the deadline.
     pub fn wait_for_topic(&self, topic: &str, deadline: Instant) -> Result<TopicMetadata> {
         self.add_topics(&[topic]);
-        let mut last_refresh_err: Option<Error> = None;
         let started = Instant::now();
+        let mut retry = Retry::new(self, deadline);
+        let mut last_refresh_err: Option<Error> = None;
+        // Whether the metadata was refreshed since the last backoff: a miss
+        // in the cache is refreshed at once, a miss after a refresh waits.
+        let mut refreshed = false;
         loop {
-            let md = self.metadata();
-            let last_err = match md.topics.get(topic) {
+            let waiting = match self.metadata().topics.get(topic) {
                 Some(t)
                     if t.error.is_none()
                         && !t.partitions.is_empty()
@@ -541,44 +561,33 @@ impl Cluster {
                     .map(|code| Error::kafka(code, format!("Metadata for topic {topic}"))),
                 None => None,
             };
-            if let Some(e) = &last_err {
-                if !e.is_retriable() {
-                    return Err(e.clone());
-                }
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                if let Some(e) = last_err {
-                    return Err(e);
-                }
-                // No answer about the topic: the last failed refresh, and
-                // unreachable brokers (annotate) as the cause.
-                let what = match &last_refresh_err {
-                    Some(e) => format!("waiting for metadata of topic {topic}; last error: {e}"),
-                    None => format!("waiting for metadata of topic {topic}"),
-                };
-                return Err(self.annotate(Error::Timeout {
-                    what,
+            let err = match waiting {
+                Some(e) if !e.is_retriable() => return Err(e),
+                Some(e) => e,
+                // No answer about the topic: the last failed refresh (and, at
+                // the deadline, the unreachable brokers) as the cause.
+                None => Error::Timeout {
+                    what: match &last_refresh_err {
+                        Some(e) => {
+                            format!("waiting for metadata of topic {topic}; last error: {e}")
+                        }
+                        None => format!("waiting for metadata of topic {topic}"),
+                    },
                     after: started.elapsed(),
-                }));
-            }
-            let result = self.refresh_topics(Some(&[topic.to_string()]));
-            if let Err(e) = result {
-                if !e.is_retriable() {
-                    return Err(e);
+                },
+            };
+            if !refreshed && Instant::now() < deadline {
+                refreshed = true;
+                if let Err(e) = self.refresh_topics(Some(&[topic.to_string()])) {
+                    if !e.is_retriable() {
+                        return Err(e);
+                    }
+                    last_refresh_err = Some(e);
                 }
-                last_refresh_err = Some(e);
+                continue;
             }
-            let md = self.metadata();
-            let ready = md.topics.get(topic).is_some_and(|t| {
-                t.error.is_none()
-                    && !t.partitions.is_empty()
-                    && t.partitions.iter().all(|p| p.leader >= 0)
-            });
-            if !ready {
-                let pause = self.settings.retry_backoff.max(self.min_backoff());
-                std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
-            }
+            retry.backoff(&format!("Metadata for topic {topic}"), err)?;
+            refreshed = false;
         }
     }
 
@@ -607,18 +616,20 @@ impl Cluster {
 
     /// Runs `attempt` on a connection to the controller, retrying retriable
     /// failures (network errors, [`Error::UnknownBroker`]) with a metadata
-    /// refresh until `deadline`. When no controller is known (none named, or
-    /// the id named is not among the brokers) metadata is refreshed (at most
-    /// once per `retry.backoff.ms`) and, if it still names none, the request
-    /// goes to any live broker: KRaft brokers forward controller requests.
-    /// Answers with NOT_CONTROLLER inside the response are the caller's to
-    /// retry (see [`Cluster::controller_moved`]).
+    /// refresh ([`Retry::controller_moved`]) until `deadline`. When no
+    /// controller is known (none named, or the id named is not among the
+    /// brokers) metadata is refreshed (at most once per `retry.backoff.ms`)
+    /// and, if it still names none, the request goes to any live broker:
+    /// KRaft brokers forward controller requests. Answers with
+    /// NOT_CONTROLLER inside the response are the caller's to retry, the
+    /// same way.
     pub fn request_controller_with<T>(
         &self,
         api: &str,
         deadline: Instant,
         mut attempt: impl FnMut(&Connection) -> Result<T>,
     ) -> Result<T> {
+        let mut retry = Retry::new(self, deadline);
         loop {
             let controller = self.known_controller().or_else(|| {
                 self.request_refresh();
@@ -632,24 +643,19 @@ impl Cluster {
             .and_then(|c| attempt(&c));
             match result {
                 Ok(r) => return Ok(r),
-                Err(e) if e.is_retriable() && Instant::now() < deadline => {
-                    log::debug!("{api} to the controller failed ({e}); retrying");
-                    self.controller_moved(deadline);
-                }
-                Err(e) => return Err(self.annotate(e)),
+                Err(e) => retry.controller_moved(&format!("{api} to the controller"), e)?,
             }
         }
     }
 
-    /// After a NOT_CONTROLLER answer or a failed controller request:
-    /// refreshes metadata (the controller moved, or the broker that answered
-    /// does not forward) and waits `retry.backoff.ms` (or the reconnect
-    /// backoff, if longer; never past `deadline`) before the caller retries.
-    pub fn controller_moved(&self, deadline: Instant) {
+    /// Refreshes the brokers and the controller id (after a NOT_CONTROLLER
+    /// answer or a failed controller request: the controller moved, or the
+    /// broker that answered does not forward).
+    pub fn refresh_controller(&self) {
         self.request_refresh();
-        let _ = self.refresh_topics(Some(&[]));
-        let pause = self.settings.retry_backoff.max(self.min_backoff());
-        std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+        if let Err(e) = self.refresh_topics(Some(&[])) {
+            log::debug!("metadata refresh for the controller failed: {e}");
+        }
     }
 
     /// Closes every connection (joining their threads).

@@ -8,13 +8,15 @@
 //! brokers that cannot be reached). No wait runs past the deadline.
 //!
 //! What to do between attempts (mark a coordinator dead, refresh metadata)
-//! stays with the caller, which knows what the error means for it.
+//! stays with the caller, which knows what the error means for it; requests
+//! to the controller refresh metadata through [`Retry::controller_moved`].
+//! The backoff formula is [`Backoff::delay`](crate::net::pool::Backoff::delay),
+//! the one the producer also uses between tries of a batch.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::Cluster;
 use crate::error::{Error, Result};
-use crate::net::pool::Backoff;
 
 /// Retry state of one call: its deadline and the attempts so far.
 pub struct Retry<'a> {
@@ -58,25 +60,31 @@ impl<'a> Retry<'a> {
         Ok(())
     }
 
+    /// [`Retry::backoff`] for a request that must reach the controller
+    /// (Java's NOT_CONTROLLER handling): after the wait, metadata is
+    /// refreshed so that the next attempt goes to the controller it names.
+    pub fn controller_moved(&mut self, what: &str, e: Error) -> Result<()> {
+        self.backoff(what, e)?;
+        self.cluster.refresh_controller();
+        Ok(())
+    }
+
     /// The wait before the next attempt (not capped by the deadline).
-    fn pause(&self) -> std::time::Duration {
-        let s = self.cluster.settings();
-        Backoff {
-            initial: s.retry_backoff,
-            max: s.retry_backoff_max,
-        }
-        .delay(self.attempts)
-        .max(self.cluster.min_backoff())
+    fn pause(&self) -> Duration {
+        self.cluster
+            .settings()
+            .retry_policy()
+            .delay(self.attempts)
+            .max(self.cluster.min_backoff())
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
     use crate::cluster::ClusterSettings;
     use crate::net::BrokerAddress;
+    use crate::net::pool::Backoff;
     use crate::protocol::KafkaCode;
 
     fn cluster(backoff_ms: u64, max_ms: u64) -> Cluster {
@@ -137,5 +145,52 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.kafka_code(), Some(KafkaCode::GroupAuthorizationFailed));
         assert!(started.elapsed() < Duration::from_millis(10), "no wait");
+    }
+
+    /// Nothing listens on 127.0.0.1:1: every connect is refused at once.
+    #[test]
+    fn waiting_for_a_topic_ends_at_the_deadline() {
+        let c = cluster(400, 400);
+        let started = Instant::now();
+        let e = c
+            .wait_for_topic("t", started + Duration::from_millis(250))
+            .unwrap_err();
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(240) && took < Duration::from_millis(350),
+            "{took:?}: {e}"
+        );
+        assert!(
+            matches!(&e, Error::Timeout { what, .. } if what.contains("topic t") && what.contains("127.0.0.1:1")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn controller_requests_end_at_the_deadline() {
+        let c = cluster(400, 400);
+        let started = Instant::now();
+        let mut attempts = 0;
+        let e = c
+            .request_controller_with("CreateTopics", started + Duration::from_millis(250), |_| {
+                attempts += 1;
+                Ok(())
+            })
+            .unwrap_err();
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(240) && took < Duration::from_millis(350),
+            "{took:?}: {e}"
+        );
+        assert_eq!(attempts, 0, "no connection, no attempt");
+        assert!(e.is_retriable(), "the last connect failure: {e}");
+        // NOT_CONTROLLER after the deadline: no wait, no refresh.
+        let mut r = Retry::new(&c, Instant::now());
+        let started = Instant::now();
+        let e = r
+            .controller_moved("x", Error::kafka(KafkaCode::NotController, "x"))
+            .unwrap_err();
+        assert_eq!(e.kafka_code(), Some(KafkaCode::NotController));
+        assert!(started.elapsed() < Duration::from_millis(50));
     }
 }

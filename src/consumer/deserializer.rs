@@ -2,7 +2,7 @@
 //!
 //! ```
 //! use kafka_blocking::consumer::{Deserializer, IntegerDeserializer, StringDeserializer};
-//! use kafka_blocking::protocol::Bytes;
+//! use kafka_blocking::Bytes;
 //!
 //! let v = Bytes::from("hello");
 //! let s: String = StringDeserializer.deserialize("t", &[], Some(&v)).unwrap();

@@ -131,7 +131,7 @@ impl Fetcher {
         let policy = self.settings.reset_policy;
         let mut missing = Vec::new();
         for st in self.subs.iter_mut() {
-            if st.position.is_none() && st.reset.is_none() {
+            if st.position.is_none() && st.reset.is_none() && !st.awaiting_committed {
                 match policy {
                     OffsetResetPolicy::Earliest => st.request_reset(ResetTo::Earliest),
                     OffsetResetPolicy::Latest => st.request_reset(ResetTo::Latest),

@@ -1,305 +1,280 @@
-//! The KIP-848 consumer group protocol (`group.protocol=consumer`): the
-//! broker computes assignments and the member only heartbeats
-//! (ConsumerGroupHeartbeat), reconciling towards the target assignment each
-//! response carries.
-//!
-//! Rules (KIP-848): a member joins with epoch 0 and a member id it made up
-//! itself (v1, KIP-1082); every heartbeat carries its subscription and the
-//! partitions it owns, which is how it acknowledges a reconciled assignment.
-//! Partitions leaving the target are revoked (committed first with
-//! auto-commit, then `on_partitions_revoked`); new ones are positioned at
-//! their committed offsets and given to `on_partitions_assigned`. On
-//! FENCED_MEMBER_EPOCH or UNKNOWN_MEMBER_ID every owned partition is lost and
-//! the member rejoins with epoch 0. Leaving sends epoch -1 (-2 for a static
-//! member, which keeps its assignment for `session.timeout.ms`). Heartbeats
-//! run inside `poll`, every `heartbeat_interval_ms` the broker asks for.
+//! The consumer's side of group membership: the public group API
+//! (subscribe, commits, committed offsets) and the glue that drives the
+//! [`Coordinator`] from `poll` and carries out its [`Action`]s (the
+//! rebalance listener gets the consumer itself, so only the consumer can
+//! call it).
 
-use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
 
-use super::{Consumer, Event, TopicPartition};
+use super::group::{
+    Action, ConsumerGroupMetadata, ConsumerRebalanceListener, Coordinator, Ctx, OffsetAndMetadata,
+    Response, SubscriptionMode, commit,
+};
+use super::{Consumer, TopicPartition};
 use crate::error::{Error, Result};
-use crate::protocol::messages::consumer_group_heartbeat_request::TopicPartitions;
-use crate::protocol::messages::{ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse};
-use crate::protocol::{KafkaCode, Uuid};
 
-/// State of a member using the consumer protocol.
-pub(crate) struct Membership {
-    pub(crate) member_epoch: i32,
-    heartbeat_interval: Duration,
-    next_heartbeat: Instant,
-    in_flight: bool,
-    /// The latest target assignment (topic id, partitions) not yet applied.
-    target: Option<Vec<(Uuid, Vec<i32>)>>,
+fn no_group() -> Error {
+    Error::InvalidArgument(
+        "this consumer has no group.id (it is empty, and a group id must be non-empty): set group.id to subscribe or commit offsets".into(),
+    )
 }
 
-impl Membership {
-    pub(crate) fn new() -> Membership {
-        Membership {
-            member_epoch: 0,
-            heartbeat_interval: Duration::from_millis(500),
-            next_heartbeat: Instant::now(),
-            in_flight: false,
-            target: None,
-        }
-    }
-
-    pub(crate) fn next_wakeup(&self) -> Option<Instant> {
-        (!self.in_flight).then_some(self.next_heartbeat)
-    }
-}
-
-/// A member id as KIP-1082 wants it: a random UUID, printed like Kafka's.
-pub(crate) fn new_member_id() -> String {
-    let mut b = [0u8; 16];
-    for chunk in b.chunks_mut(4) {
-        let r = (crate::net::pool::random_unit() * u32::MAX as f64) as u32;
-        chunk.copy_from_slice(&r.to_be_bytes());
-    }
-    Uuid(b).to_string()
-}
+/// At most this many rounds of actions per group step: a listener that keeps
+/// causing new ones (e.g. by seeking) cannot hold `poll`.
+const MAX_ACTION_ROUNDS: usize = 4;
 
 impl Consumer {
-    fn membership(&mut self) -> &mut Membership {
-        self.group
-            .as_mut()
-            .and_then(|g| g.membership.as_mut())
-            .expect("consumer protocol")
+    /// The coordinator and what it works on, borrowed apart.
+    fn group_parts(&mut self) -> Option<(&mut Coordinator, Ctx<'_>)> {
+        let Consumer {
+            group,
+            fetcher,
+            events_sender,
+            ..
+        } = self;
+        let g = group.as_mut()?;
+        Some((
+            g,
+            Ctx {
+                cluster: &fetcher.cluster,
+                subs: &mut fetcher.subs,
+                events: events_sender,
+            },
+        ))
     }
 
-    /// The poll loop's step for the consumer protocol.
-    pub(crate) fn membership_step(&mut self, now: Instant, deadline: Instant) -> Result<()> {
-        if self
-            .group
-            .as_ref()
-            .is_some_and(|g| g.member_id().is_empty())
-        {
-            self.group
-                .as_mut()
-                .expect("group")
-                .set_member_id(new_member_id());
+    /// Subscribes to `topics` (replacing any previous subscription): the group
+    /// assigns partitions of them to this member in the next `poll`.
+    pub fn subscribe<S: AsRef<str>>(&mut self, topics: &[S]) -> Result<()> {
+        self.ensure_open()?;
+        for t in topics {
+            crate::cluster::validate_topic_name(t.as_ref())
+                .map_err(|e| Error::InvalidArgument(format!("cannot subscribe: {e}")))?;
         }
-        self.apply_target()?;
-        let g = self.group.as_ref().expect("group");
-        if g.subscription.is_none() {
+        let set: BTreeSet<String> = topics.iter().map(|t| t.as_ref().to_string()).collect();
+        let list: Vec<&str> = set.iter().map(String::as_str).collect();
+        let (g, ctx) = self.group_parts().ok_or_else(no_group)?;
+        ctx.cluster.add_topics(&list);
+        g.subscribe(SubscriptionMode::Topics(set));
+        Ok(())
+    }
+
+    /// Subscribes to every topic whose name matches `pattern`, re-evaluated
+    /// on every metadata refresh (`metadata.max.age.ms`): a new matching
+    /// topic triggers a rebalance. Internal topics are never matched (with
+    /// `exclude.internal.topics=true`, the default).
+    pub fn subscribe_pattern(
+        &mut self,
+        pattern: impl Fn(&str) -> bool + Send + 'static,
+    ) -> Result<()> {
+        self.ensure_open()?;
+        let g = self.group.as_mut().ok_or_else(no_group)?;
+        g.subscribe(SubscriptionMode::Pattern(Box::new(pattern)));
+        Ok(())
+    }
+
+    /// Sets the rebalance listener, called from inside `poll`.
+    pub fn set_rebalance_listener(&mut self, listener: impl ConsumerRebalanceListener + 'static) {
+        self.listener = Some(Box::new(listener));
+    }
+
+    /// Leaves the group (committing first with auto-commit) and drops the
+    /// subscription and assignment.
+    pub fn unsubscribe(&mut self) -> Result<()> {
+        self.ensure_open()?;
+        if self.group.is_none() {
+            self.fetcher.subs.assign(Vec::new());
             return Ok(());
         }
-        let m = g.membership.as_ref().expect("consumer protocol");
-        if m.in_flight || now < m.next_heartbeat {
+        if let Err(e) = self.leave_group_within("the consumer unsubscribed", None) {
+            log::warn!("auto-commit on leave failed: {e}");
+        }
+        if let Some(g) = self.group.as_mut() {
+            g.core.subscription = None;
+            g.core.needs_join = false;
+        }
+        self.fetcher.subs.assign(Vec::new());
+        Ok(())
+    }
+
+    /// The group identity (for transactional producers).
+    pub fn group_metadata(&self) -> Result<ConsumerGroupMetadata> {
+        Ok(self.group.as_ref().ok_or_else(no_group)?.metadata())
+    }
+
+    /// Called at the start of every `poll`.
+    pub(crate) fn group_on_poll(&mut self, now: Instant) -> Result<()> {
+        let Some((g, mut ctx)) = self.group_parts() else {
             return Ok(());
-        }
-        self.send_membership_heartbeat(deadline, false)
-    }
-
-    fn heartbeat_request(&mut self, epoch: i32) -> Result<ConsumerGroupHeartbeatRequest> {
-        let topics: Vec<String> = self.resolve_subscription_names()?.into_iter().collect();
-        let md = self.fetcher.cluster.metadata();
-        let g = self.group.as_ref().expect("group");
-        let mut owned: std::collections::BTreeMap<Uuid, Vec<i32>> =
-            std::collections::BTreeMap::new();
-        for tp in g.owned_partitions() {
-            if let Some(t) = md.topics.get(&*tp.topic) {
-                owned.entry(t.topic_id).or_default().push(tp.partition);
-            }
-        }
-        Ok(ConsumerGroupHeartbeatRequest {
-            group_id: g.group_id.clone(),
-            member_id: g.member_id().to_string(),
-            member_epoch: epoch,
-            instance_id: g.instance_id().map(str::to_string),
-            rack_id: g.rack().map(str::to_string),
-            rebalance_timeout_ms: g.rebalance_timeout().as_millis().min(i32::MAX as u128) as i32,
-            subscribed_topic_names: Some(topics),
-            // An empty regex says "no regex subscription" (it clears a
-            // previous one); librdkafka sends both fields together too, and
-            // its mock cluster insists on it.
-            subscribed_topic_regex: Some(String::new()),
-            server_assignor: None,
-            topic_partitions: Some(
-                owned
-                    .into_iter()
-                    .map(|(topic_id, partitions)| TopicPartitions {
-                        topic_id,
-                        partitions,
-                        ..Default::default()
-                    })
-                    .collect(),
-            ),
-            ..Default::default()
-        })
-    }
-
-    fn send_membership_heartbeat(&mut self, deadline: Instant, _leaving: bool) -> Result<()> {
-        let epoch = self.membership().member_epoch;
-        let req = self.heartbeat_request(epoch)?;
-        let conn = match self.coordinator_connection(deadline) {
-            Ok(c) => c,
-            Err(e) if e.is_retriable() => {
-                let m = self.membership();
-                m.next_heartbeat = Instant::now() + Duration::from_millis(200);
-                return Ok(());
-            }
-            Err(e) => return Err(e),
         };
-        let v = conn.version::<ConsumerGroupHeartbeatRequest>()?;
-        let tx = self.events_sender.clone();
-        let sent = conn.send(&req, v, move |result| {
-            let _ = tx.send(Event::MembershipHeartbeat { epoch, result });
-        });
-        let m = self.membership();
-        m.next_heartbeat = Instant::now() + m.heartbeat_interval;
-        match sent {
-            Ok(()) => m.in_flight = true,
-            Err(e) => {
-                log::debug!("ConsumerGroupHeartbeat not sent: {e}");
-                self.forget_coordinator();
+        let r = g.on_poll(&mut ctx, now);
+        self.run_group_actions(None);
+        r
+    }
+
+    /// The group's step in the poll loop (never waits for the coordinator),
+    /// then what it asks of the consumer. `deadline` bounds the commit of
+    /// partitions being revoked.
+    pub(crate) fn group_step(&mut self, now: Instant, deadline: Instant) -> Result<()> {
+        // What the answers handled since the last step asked for goes first:
+        // a cooperative revocation must be done before the step rejoins.
+        self.run_group_actions(Some(deadline));
+        for _ in 0..MAX_ACTION_ROUNDS {
+            let Some((g, mut ctx)) = self.group_parts() else {
+                return Ok(());
+            };
+            g.step(&mut ctx, now)?;
+            if !self.run_group_actions(Some(deadline)) {
+                break;
             }
         }
         Ok(())
     }
 
-    pub(crate) fn handle_membership_heartbeat(
-        &mut self,
-        epoch: i32,
-        result: Result<ConsumerGroupHeartbeatResponse>,
-    ) {
-        let Some(m) = self.group.as_mut().and_then(|g| g.membership.as_mut()) else {
-            return;
+    /// Handles a group response (from the poll loop's event channel). The
+    /// actions it causes wait for the next group step, which bounds a
+    /// revocation's commit by the poll's deadline.
+    pub(crate) fn handle_group(&mut self, response: Response) {
+        if let Some((g, mut ctx)) = self.group_parts() {
+            g.handle(&mut ctx, response);
+        }
+    }
+
+    /// Carries out the coordinator's actions in order; false when there were
+    /// none. A revocation's auto-commit waits until `deadline` at most
+    /// (default.api.timeout.ms without one).
+    fn run_group_actions(&mut self, deadline: Option<Instant>) -> bool {
+        let Some(g) = self.group.as_mut() else {
+            return false;
         };
-        m.in_flight = false;
-        let resp = match result {
-            Ok(r) => r,
-            Err(e) => {
-                log::debug!("ConsumerGroupHeartbeat failed: {e}");
-                self.forget_coordinator();
-                return;
-            }
-        };
-        match KafkaCode::from_code(resp.error_code) {
-            None => {
-                m.member_epoch = resp.member_epoch;
-                if resp.heartbeat_interval_ms > 0 {
-                    m.heartbeat_interval = Duration::from_millis(resp.heartbeat_interval_ms as u64);
-                }
-                if let Some(a) = resp.assignment {
-                    m.target = Some(
-                        a.topic_partitions
+        let actions = g.take_actions();
+        if actions.is_empty() {
+            return false;
+        }
+        for action in actions {
+            match action {
+                Action::Revoke(partitions) => {
+                    let (g, mut ctx) = self.group_parts().expect("group");
+                    if g.core.s.auto_commit.is_some() {
+                        let offsets: BTreeMap<_, _> = commit::consumed_offsets(ctx.subs)
                             .into_iter()
-                            .map(|t| (t.topic_id, t.partitions))
-                            .collect(),
-                    );
-                    // Acknowledge the reconciled assignment promptly.
-                    m.next_heartbeat = Instant::now();
+                            .filter(|(tp, _)| partitions.contains(tp))
+                            .collect();
+                        if let Err(e) = g.commit_sync(&mut ctx, &offsets, deadline, false) {
+                            log::warn!("auto-commit before revocation failed: {e}");
+                        }
+                    }
+                    self.call_listener(|l, c| l.on_partitions_revoked(c, &partitions));
+                    if let Some((g, mut ctx)) = self.group_parts() {
+                        g.drop_partitions(&mut ctx, &partitions);
+                    }
                 }
-                let g = self.group.as_mut().expect("group");
-                if let Some(id) = resp.member_id {
-                    g.set_member_id(id);
+                Action::Lost(partitions) => {
+                    self.call_listener(|l, c| l.on_partitions_lost(c, &partitions));
                 }
-                g.set_joined(resp.member_epoch);
+                Action::Assign { all, added } => {
+                    if let Some((g, mut ctx)) = self.group_parts() {
+                        g.take_assignment(&mut ctx, all, &added);
+                    }
+                    self.call_listener(|l, c| l.on_partitions_assigned(c, &added));
+                }
             }
-            Some(c @ (KafkaCode::FencedMemberEpoch | KafkaCode::UnknownMemberId)) => {
-                log::warn!(
-                    "ConsumerGroupHeartbeat (epoch {epoch}) answered {}; partitions lost, rejoining",
-                    c.name()
-                );
-                m.member_epoch = 0;
-                m.target = None;
-                m.next_heartbeat = Instant::now();
-                self.group.as_mut().expect("group").lose_all();
-            }
-            Some(
-                c @ (KafkaCode::NotCoordinator
-                | KafkaCode::CoordinatorNotAvailable
-                | KafkaCode::CoordinatorLoadInProgress),
-            ) => {
-                log::debug!(
-                    "ConsumerGroupHeartbeat answered {}; finding the coordinator again",
-                    c.name()
-                );
-                m.next_heartbeat = Instant::now() + Duration::from_millis(100);
-                self.forget_coordinator();
-            }
-            Some(c) => {
-                let g = self.group.as_mut().expect("group");
-                let e = Error::Kafka {
-                    code: c,
-                    context: format!("ConsumerGroupHeartbeat for group {}", g.group_id),
-                    message: resp.error_message,
-                };
-                log::warn!("{e}");
-                g.set_fatal(e);
+        }
+        true
+    }
+
+    fn call_listener(&mut self, f: impl FnOnce(&mut dyn ConsumerRebalanceListener, &mut Consumer)) {
+        if let Some(mut l) = self.listener.take() {
+            f(l.as_mut(), self);
+            if self.listener.is_none() {
+                self.listener = Some(l);
             }
         }
     }
 
-    /// Reconciles the owned partitions with the latest target assignment.
-    fn apply_target(&mut self) -> Result<()> {
-        let Some(target) = self.membership().target.take() else {
+    /// Topics the subscription means now (a pattern is matched against a
+    /// fresh list of topics).
+    pub(crate) fn resolve_subscription(&mut self) -> Result<BTreeSet<String>> {
+        let (g, ctx) = self.group_parts().ok_or_else(no_group)?;
+        g.core.resolve_topics(&ctx)
+    }
+
+    /// True while a subscribed member has no settled assignment.
+    pub(crate) fn group_rebalancing(&self) -> bool {
+        self.group.as_ref().is_some_and(Coordinator::rebalancing)
+    }
+
+    /// Whether this consumer subscribed (rather than assigned partitions).
+    pub(crate) fn subscribed(&self) -> bool {
+        self.group
+            .as_ref()
+            .is_some_and(|g| g.core.subscription.is_some())
+    }
+
+    /// Commits the positions of every assigned partition (the offsets of the
+    /// next records to read), waiting for the coordinator's answer.
+    pub fn commit_sync(&mut self) -> Result<()> {
+        let offsets = commit::consumed_offsets(&self.fetcher.subs);
+        self.commit_sync_offsets(&offsets)
+    }
+
+    /// Commits the given offsets (with metadata), waiting for the answer.
+    /// Retriable errors are retried until `default.api.timeout.ms`.
+    pub fn commit_sync_offsets(
+        &mut self,
+        offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
+    ) -> Result<()> {
+        self.ensure_open()?;
+        let (g, mut ctx) = self.group_parts().ok_or_else(no_group)?;
+        let r = g.commit_sync(&mut ctx, offsets, None, false);
+        self.run_group_actions(None);
+        r.map_err(|e| self.fetcher.cluster.annotate(e))
+    }
+
+    /// Commits every consumed position without waiting; `callback` gets the
+    /// outcome during a later `poll` (or `close`).
+    pub fn commit_async(&mut self, callback: impl FnOnce(Result<()>) + Send + 'static) {
+        let offsets = commit::consumed_offsets(&self.fetcher.subs);
+        let Some((g, mut ctx)) = self.group_parts() else {
+            callback(Err(no_group()));
+            return;
+        };
+        commit::send_commit_async(&mut g.core, &mut ctx, offsets, Some(Box::new(callback)));
+    }
+
+    /// The last committed offsets of `partitions` in this consumer's group
+    /// (None for partitions without one), waiting up to
+    /// `default.api.timeout.ms`.
+    pub fn committed(
+        &mut self,
+        partitions: &[TopicPartition],
+    ) -> Result<BTreeMap<TopicPartition, Option<OffsetAndMetadata>>> {
+        self.ensure_open()?;
+        let (g, mut ctx) = self.group_parts().ok_or_else(no_group)?;
+        let r = commit::committed(&mut g.core, &mut ctx, partitions);
+        r.map_err(|e| self.fetcher.cluster.annotate(e))
+    }
+
+    /// Orderly exit from the group, bounded by `deadline`: auto-commit,
+    /// revoke (the listener, not bounded), LeaveGroup. Always leaves;
+    /// returns the auto-commit's failure, if any.
+    pub(crate) fn leave_group_within(
+        &mut self,
+        reason: &str,
+        deadline: Option<Instant>,
+    ) -> Result<()> {
+        let Some((g, mut ctx)) = self.group_parts() else {
             return Ok(());
         };
-        let mut md = self.fetcher.cluster.metadata();
-        if target.iter().any(|(id, _)| md.topic_name(id).is_none()) {
-            let topics: Vec<String> = self.resolve_subscription_names()?.into_iter().collect();
-            let api = self.api_timeout;
-            md = self
-                .fetcher
-                .cluster
-                .refresh_topics_until(Some(&topics), Instant::now() + api)?;
+        let (owned, result) = g.prepare_leave(&mut ctx, deadline);
+        if !owned.is_empty() {
+            self.call_listener(|l, c| l.on_partitions_revoked(c, &owned));
         }
-        let mut new: Vec<TopicPartition> = Vec::new();
-        for (id, parts) in &target {
-            match md.topic_name(id) {
-                Some(name) => new.extend(parts.iter().map(|p| TopicPartition::new(name, *p))),
-                None => {
-                    // Unknown topic id: try again after the next metadata refresh.
-                    self.membership().target = Some(target.clone());
-                    self.fetcher.cluster.request_refresh();
-                    return Ok(());
-                }
-            }
+        if let Some((g, mut ctx)) = self.group_parts() {
+            g.finish_leave(&mut ctx, reason, deadline);
         }
-        new.sort();
-        self.reconcile(new)
-    }
-
-    fn resolve_subscription_names(&mut self) -> Result<BTreeSet<String>> {
-        self.resolve_subscription()
-    }
-
-    /// Sends the leave heartbeat (epoch -1, or -2 for a static member).
-    pub(crate) fn membership_leave(&mut self, limit: Option<Instant>) {
-        let g = self.group.as_ref().expect("group");
-        let epoch = if g.instance_id().is_some() { -2 } else { -1 };
-        if g.member_id().is_empty()
-            || self
-                .group
-                .as_ref()
-                .and_then(|g| g.membership.as_ref())
-                .is_none_or(|m| m.member_epoch <= 0)
-        {
-            return;
-        }
-        let Ok(req) = self.heartbeat_request(epoch) else {
-            return;
-        };
-        let five = Instant::now() + Duration::from_secs(5);
-        let deadline = limit.map_or(five, |l| l.min(five));
-        if let Ok(conn) = self.coordinator_connection(deadline) {
-            if let Ok(v) = conn.version::<ConsumerGroupHeartbeatRequest>() {
-                let answer = match limit {
-                    Some(l) => conn.request_with_timeout(
-                        &req,
-                        v,
-                        l.saturating_duration_since(Instant::now())
-                            .max(Duration::from_millis(1)),
-                    ),
-                    None => conn.request_at(&req, v),
-                };
-                if let Err(e) = answer {
-                    log::debug!("leave heartbeat failed: {e}");
-                }
-            }
-        }
-        self.membership().member_epoch = 0;
+        self.run_group_actions(deadline);
+        result
     }
 }

@@ -72,7 +72,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use crate::cluster::{Cluster, ClusterSettings};
-use crate::config::ConsumerConfig;
+use crate::config::{ConsumerConfig, Resolved};
 use crate::error::{Error, Result};
 use crate::protocol::messages::{FetchResponse, ListOffsetsResponse};
 
@@ -90,13 +90,8 @@ use state::{OffsetResetPolicy, ResetTo};
 
 /// Something that happened while the application was away: a response
 /// delivered by a connection's reader thread. The poll loop handles events
-/// in order.
-///
-/// Heartbeats and asynchronous commits arrive here too, and the group's timers
-/// (next heartbeat, next auto-commit, max.poll.interval.ms) set the poll
-/// loop's next wake-up. JoinGroup, SyncGroup, OffsetFetch and synchronous
-/// commits are still blocking requests inside `poll` (bounded by its deadline
-/// between rounds); making them events too is issue 11's "poll never blocks".
+/// in order; the group's timers (next heartbeat, next auto-commit, retry
+/// backoffs) set its next wake-up.
 pub(crate) enum Event {
     /// A Fetch response (or its failure) from broker `node`.
     Fetch {
@@ -110,21 +105,9 @@ pub(crate) enum Event {
         id: u64,
         result: Result<ListOffsetsResponse>,
     },
-    /// A Heartbeat response for the group generation it was sent in.
-    Heartbeat {
-        generation: i32,
-        result: Result<crate::protocol::messages::HeartbeatResponse>,
-    },
-    /// A ConsumerGroupHeartbeat response (KIP-848), for the epoch it was sent in.
-    MembershipHeartbeat {
-        epoch: i32,
-        result: Result<crate::protocol::messages::ConsumerGroupHeartbeatResponse>,
-    },
-    /// An asynchronous OffsetCommit response.
-    Commit {
-        id: u64,
-        result: Result<crate::protocol::messages::OffsetCommitResponse>,
-    },
+    /// A response to a request of the group coordinator (FindCoordinator,
+    /// JoinGroup, SyncGroup, heartbeats, commits, OffsetFetch).
+    Group(group::Response),
     /// [`WakeupHandle::wakeup`] was called: ends the poll loop's wait at
     /// once (the flag it set makes `poll` return [`Error::Wakeup`]).
     Wakeup,
@@ -165,10 +148,10 @@ impl WakeupHandle {
     /// usable: the following `poll` works normally. Does nothing once the
     /// consumer is gone.
     ///
-    /// A `poll` waiting for responses (fetches, heartbeats, the metadata)
-    /// returns at once; one inside a blocking group request (JoinGroup,
-    /// SyncGroup, an offset lookup of a rebalance) returns when that request
-    /// ends, with [`Error::Wakeup`].
+    /// A `poll` waiting for responses (fetches, the group's requests, the
+    /// metadata) returns at once; a blocking call (`commit_sync`,
+    /// `committed`, `position`) finishes first and the next `poll` returns
+    /// [`Error::Wakeup`].
     pub fn wakeup(&self) {
         if !self.flag.swap(true, Ordering::SeqCst) {
             // Ends a wait in progress; nothing listens once the consumer is
@@ -215,7 +198,7 @@ pub struct Consumer {
     /// Set by [`WakeupHandle::wakeup`]; taken by `poll`.
     wakeup: Arc<AtomicBool>,
     /// Group membership (when group.id is set).
-    group: Option<group::Group>,
+    group: Option<group::Coordinator>,
     listener: Option<Box<dyn ConsumerRebalanceListener>>,
 }
 
@@ -279,7 +262,9 @@ impl Consumer {
             events_sender: tx,
             closed: false,
             wakeup: Arc::new(AtomicBool::new(false)),
-            group: group::Group::from_config(&c)?,
+            group: group_settings(&c)?
+                .map(group::Coordinator::new)
+                .transpose()?,
             listener: None,
         })
     }
@@ -298,7 +283,7 @@ impl Consumer {
         }
         let mut c = Consumer::new(config)?;
         match c.group.as_mut() {
-            Some(g) => g.set_assignors(assignors),
+            Some(g) => g.set_assignors(assignors)?,
             None => {
                 return Err(Error::config(
                     "group.id",
@@ -355,7 +340,10 @@ impl Consumer {
         }
     }
 
-    /// The routing layer (metadata and connections) behind this consumer.
+    /// The routing layer (metadata and connections) behind this consumer
+    /// (cargo feature `unstable`: a lower-layer type, without semver
+    /// guarantee).
+    #[cfg(feature = "unstable")]
     pub fn cluster(&self) -> &Cluster {
         &self.fetcher.cluster
     }
@@ -462,14 +450,10 @@ impl Consumer {
         }
     }
 
-    /// The poll loop's timed work, run before records are collected: offset
-    /// resets (auto.offset.reset), metadata refresh.
-    ///
-    /// Seam for consumer groups (issue 5): the coordinator's step goes first
-    /// here (heartbeat when due, auto-commit when due, join/sync when a
-    /// rebalance is needed; it may call `self.fetcher.subs.assign(..)` and
-    /// seek partitions to their committed offsets), so that
-    /// `apply_reset_policy` only sees partitions with no committed offset.
+    /// The poll loop's timed work, run after the group's step and before
+    /// records are collected: offset resets (auto.offset.reset; partitions
+    /// still waiting for their committed offset are left alone), metadata
+    /// refresh.
     fn maintain(&mut self, now: Instant) -> Result<()> {
         self.fetcher.apply_reset_policy()?;
         if let Err(e) = self.fetcher.cluster.maybe_refresh() {
@@ -503,8 +487,8 @@ impl Consumer {
     }
 
     /// The earliest time the poll loop must wake up even without a response:
-    /// retry backoffs and metadata waits. Issue 5 adds the coordinator's
-    /// timers (next heartbeat, next auto-commit, max.poll.interval.ms).
+    /// retry backoffs, metadata waits and the group's timers (next
+    /// heartbeat, next auto-commit, retries of its requests).
     fn next_wakeup(&self, now: Instant) -> Option<Instant> {
         let fetch = self.fetcher.next_wakeup(now);
         let group = self.group.as_ref().and_then(|g| g.next_wakeup());
@@ -520,11 +504,7 @@ impl Consumer {
             Event::ListOffsets { node, id, result } => {
                 self.fetcher.handle_list_offsets(node, id, result)
             }
-            Event::Heartbeat { generation, result } => self.handle_heartbeat(generation, result),
-            Event::Commit { id, result } => self.handle_commit(id, result),
-            Event::MembershipHeartbeat { epoch, result } => {
-                self.handle_membership_heartbeat(epoch, result)
-            }
+            Event::Group(response) => self.handle_group(response),
             // The flag, not the event, makes poll return Error::Wakeup.
             Event::Wakeup => {}
         }
@@ -603,11 +583,7 @@ impl Consumer {
     /// bound.
     pub fn stop_at_end_offsets(&mut self) -> Result<HashMap<TopicPartition, i64>> {
         self.ensure_open()?;
-        let subscribed = self
-            .group
-            .as_ref()
-            .is_some_and(|g| g.subscription.is_some());
-        let partitions = if subscribed {
+        let partitions = if self.subscribed() {
             let mut all = Vec::new();
             for topic in self.resolve_subscription()? {
                 all.extend(self.partitions_for(&topic)?);
@@ -645,10 +621,8 @@ impl Consumer {
         if self.fetcher.stop_offsets.is_none() {
             return false;
         }
-        if let Some(g) = &self.group {
-            if g.subscription.is_some() && (!g.joined || g.needs_join) {
-                return false;
-            }
+        if self.group_rebalancing() {
+            return false;
         }
         self.fetcher.subs.iter().all(|st| {
             self.fetcher.stopped(st)
@@ -723,6 +697,22 @@ impl Consumer {
         if let Some(p) = st.position {
             return Ok(p);
         }
+        if st.awaiting_committed {
+            // Newly assigned by the group: its committed offset first.
+            let generation = st.generation;
+            let committed = self.committed(std::slice::from_ref(tp))?;
+            let st = self.fetcher.subs.get_mut(tp).expect("assigned");
+            if st.generation == generation && st.awaiting_committed {
+                match committed.get(tp).cloned().flatten() {
+                    Some(om) => st.seek(om.offset),
+                    None => st.awaiting_committed = false,
+                }
+            }
+            if let Some(p) = st.position {
+                return Ok(p);
+            }
+        }
+        let st = self.fetcher.subs.get(tp).expect("assigned");
         if st.reset.is_none() {
             self.fetcher.apply_reset_policy()?;
         }
@@ -959,6 +949,29 @@ impl Drop for Consumer {
             log::warn!("closing the dropped consumer: {e}");
         }
     }
+}
+
+/// The group settings of a consumer configuration (None without group.id).
+fn group_settings(c: &Resolved) -> Result<Option<group::GroupSettings>> {
+    let Some(group_id) = c.opt_str("group.id") else {
+        return Ok(None);
+    };
+    Ok(Some(group::GroupSettings {
+        group_id: group_id.to_string(),
+        instance_id: c.opt_str("group.instance.id").map(str::to_string),
+        session_timeout: c.millis("session.timeout.ms"),
+        rebalance_timeout: c.millis("max.poll.interval.ms"),
+        heartbeat_interval: c.millis("heartbeat.interval.ms"),
+        auto_commit: c
+            .bool("enable.auto.commit")
+            .then(|| c.millis("auto.commit.interval.ms")),
+        retry_backoff: c.millis("retry.backoff.ms"),
+        api_timeout: c.millis("default.api.timeout.ms"),
+        exclude_internal_topics: c.bool("exclude.internal.topics"),
+        rack: c.opt_str("client.rack").map(str::to_string),
+        assignors: c.list("partition.assignment.strategy"),
+        consumer_protocol: c.str("group.protocol") == "consumer",
+    }))
 }
 
 /// Blocking iterator over records, from [`Consumer::iter`].

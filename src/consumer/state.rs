@@ -1,7 +1,7 @@
 //! Assigned partitions and what the consumer knows about each: position,
 //! pause state, buffered fetched data, pending offset reset, pending error.
 //!
-//! The group coordinator (issue 5) changes the assignment through
+//! The group coordinator changes the assignment through
 //! [`Subscriptions::assign`] and reads/sets positions through the same
 //! methods the public API uses; nothing here knows where an assignment came
 //! from.
@@ -96,6 +96,12 @@ pub(crate) struct PartitionState {
     /// Whether reaching the end was reported (`enable.partition.eof`) since
     /// the position last moved.
     pub eof_reported: bool,
+    /// The group just assigned this partition and its committed offset is
+    /// being looked up (OffsetFetch): it is neither fetched nor reset by
+    /// `auto.offset.reset` until the answer, or a seek, gives it a position.
+    /// A failed lookup keeps it waiting and is retried, so a committed
+    /// offset is never replaced by the reset policy.
+    pub awaiting_committed: bool,
 }
 
 impl PartitionState {
@@ -119,6 +125,7 @@ impl PartitionState {
             size_hint: None,
             end_checked: false,
             eof_reported: false,
+            awaiting_committed: false,
         }
     }
 
@@ -146,6 +153,7 @@ impl PartitionState {
         self.fetch_offset = offset;
         self.reset = None;
         self.error = None;
+        self.awaiting_committed = false;
     }
 
     /// Forgets the position until an offset lookup finds it.
@@ -154,6 +162,7 @@ impl PartitionState {
         self.position = None;
         self.reset = Some(to);
         self.error = None;
+        self.awaiting_committed = false;
     }
 
     /// Bytes fetched and not yet returned.

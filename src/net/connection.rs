@@ -9,7 +9,7 @@
 //! timeout fails every in-flight request and closes the socket, as the Java
 //! client does: after a timeout the position of the byte stream is unknown.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
+pub use super::versions::{ApiVersionRanges, client_range};
 use crate::error::{Error, Result};
 use crate::net::sasl::SaslSettings;
 use crate::net::security::Security;
@@ -97,57 +98,6 @@ impl Default for ConnectionSettings {
             software_version: env!("CARGO_PKG_VERSION").into(),
             security: Security::default(),
         }
-    }
-}
-
-/// The API version ranges a broker advertised in ApiVersions.
-#[derive(Clone, Debug, Default)]
-pub struct ApiVersionRanges {
-    ranges: HashMap<i16, (i16, i16)>,
-}
-
-impl ApiVersionRanges {
-    /// Builds the table from `(api_key, min, max)` triples.
-    pub fn from_ranges(ranges: impl IntoIterator<Item = (i16, i16, i16)>) -> Self {
-        ApiVersionRanges {
-            ranges: ranges
-                .into_iter()
-                .map(|(k, lo, hi)| (k, (lo, hi)))
-                .collect(),
-        }
-    }
-
-    /// The broker's range for an API key.
-    pub fn get(&self, api_key: i16) -> Option<(i16, i16)> {
-        self.ranges.get(&api_key).copied()
-    }
-
-    /// The highest version of `R` both sides support: min(ours, theirs), or an
-    /// error naming the API, the broker's range and ours.
-    pub fn pick<R: Request>(&self, broker: &str) -> Result<i16> {
-        let (our_lo, our_hi) = client_range::<R>();
-        let unsupported = |theirs| Error::UnsupportedVersion {
-            api: R::NAME,
-            broker: broker.to_string(),
-            broker_range: theirs,
-            client_range: (our_lo, our_hi),
-        };
-        let (lo, hi) = self.get(R::API_KEY).ok_or_else(|| unsupported(None))?;
-        let v = our_hi.min(hi);
-        if v < our_lo.max(lo) {
-            return Err(unsupported(Some((lo, hi))));
-        }
-        Ok(v)
-    }
-}
-
-/// The versions of `R` this client uses. Produce needs v3+ because record
-/// batches (message format v2) start there; everything else uses the whole
-/// generated range.
-pub fn client_range<R: Request>() -> (i16, i16) {
-    match R::API_KEY {
-        0 => (3.max(R::MIN_VERSION), R::MAX_VERSION),
-        _ => (R::MIN_VERSION, R::MAX_VERSION),
     }
 }
 
@@ -244,6 +194,17 @@ impl Shared {
         for p in pending {
             (p.callback)(Err(err.clone()));
         }
+    }
+
+    /// Fails the connection after a failed socket write (the stream is cut
+    /// at an unknown point) and returns the error.
+    fn write_failed(&self, source: io::Error) -> Error {
+        let err = Error::Io {
+            broker: self.label.clone(),
+            source,
+        };
+        self.fail(err.clone());
+        err
     }
 
     fn closed_error(&self) -> Error {
@@ -374,7 +335,7 @@ impl Connection {
                 client_software_version: self.shared.settings.software_version.clone(),
                 ..Default::default()
             };
-            let body = match self.send_raw_wait(&req, version) {
+            let body = match self.request_raw(&req, version, self.shared.settings.request_timeout) {
                 Ok(b) => b,
                 Err(Error::Io { .. }) | Err(Error::Closed(_)) if self.is_closed() => {
                     // Retriable like any disconnect, but say what it usually means.
@@ -471,8 +432,27 @@ impl Connection {
 
     /// Like [`Connection::request`] at an explicit version.
     pub fn request_at<R: Request>(&self, req: &R, version: i16) -> Result<R::Response> {
-        let body = self.send_raw_wait(req, version)?;
+        self.request_with_timeout(req, version, self.shared.settings.request_timeout)
+    }
+
+    /// Like [`Connection::request_at`] with its own timeout instead of
+    /// request.timeout.ms: for requests the broker may hold on purpose, such
+    /// as JoinGroup (up to the rebalance timeout).
+    pub fn request_with_timeout<R: Request>(
+        &self,
+        req: &R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<R::Response> {
+        let body = self.request_raw(req, version, timeout)?;
         decode_body::<R>(&self.shared, body, version)
+    }
+
+    /// [`Connection::request_with_timeout`] without decoding the response.
+    fn request_raw<R: Request>(&self, req: &R, version: i16, timeout: Duration) -> Result<Bytes> {
+        self.round_trip(R::NAME, timeout, |callback| {
+            self.send_raw(req, version, true, timeout, callback)
+        })
     }
 
     /// Sends `req` at `version` and calls `callback` with the decoded response
@@ -484,12 +464,25 @@ impl Connection {
         version: i16,
         callback: impl FnOnce(Result<R::Response>) + Send + 'static,
     ) -> Result<()> {
+        self.send_with_timeout(req, version, self.shared.settings.request_timeout, callback)
+    }
+
+    /// Like [`Connection::send`] with its own timeout instead of
+    /// request.timeout.ms: for requests the broker holds on purpose (JoinGroup
+    /// and SyncGroup, up to the rebalance timeout).
+    pub fn send_with_timeout<R: Request>(
+        &self,
+        req: &R,
+        version: i16,
+        timeout: Duration,
+        callback: impl FnOnce(Result<R::Response>) + Send + 'static,
+    ) -> Result<()> {
         let shared = self.shared.clone();
         self.send_raw(
             req,
             version,
             true,
-            self.shared.settings.request_timeout,
+            timeout,
             Box::new(move |res: Result<Bytes>| {
                 callback(res.and_then(|b| decode_body::<R>(&shared, b, version)))
             }),
@@ -508,40 +501,35 @@ impl Connection {
         )
     }
 
-    /// Like [`Connection::request_at`] with its own timeout instead of
-    /// request.timeout.ms: for requests the broker may hold on purpose, such
-    /// as JoinGroup (up to the rebalance timeout).
-    pub fn request_with_timeout<R: Request>(
+    /// The one blocking request path: `send` queues a request whose
+    /// in-flight entry calls the callback it is given, and this waits up to
+    /// `timeout` for the raw response (a timeout closes the connection).
+    /// Used by [`Connection::request_with_timeout`] (taking the write lock)
+    /// and by the SASL exchanges (which already hold it).
+    fn round_trip(
         &self,
-        req: &R,
-        version: i16,
+        what: &str,
         timeout: Duration,
-    ) -> Result<R::Response> {
-        let body = self.send_raw_wait_for(req, version, timeout)?;
-        decode_body::<R>(&self.shared, body, version)
-    }
-
-    fn send_raw_wait<R: Request>(&self, req: &R, version: i16) -> Result<Bytes> {
-        self.send_raw_wait_for(req, version, self.shared.settings.request_timeout)
-    }
-
-    fn send_raw_wait_for<R: Request>(
-        &self,
-        req: &R,
-        version: i16,
-        timeout: Duration,
+        send: impl FnOnce(Callback) -> Result<()>,
     ) -> Result<Bytes> {
         let (tx, rx) = mpsc::sync_channel(1);
-        self.send_raw(
-            req,
-            version,
-            true,
-            timeout,
-            Box::new(move |res| {
-                let _ = tx.send(res);
-            }),
-        )?;
-        self.wait_response(&rx, R::NAME, timeout)
+        send(Box::new(move |res| {
+            let _ = tx.send(res);
+        }))?;
+        match rx.recv_timeout(timeout) {
+            Ok(res) => res,
+            Err(_) => {
+                let err = Error::Timeout {
+                    what: format!(
+                        "{what} request to broker {} got no response (request.timeout.ms); the connection was closed",
+                        self.shared.label
+                    ),
+                    after: timeout,
+                };
+                self.shared.fail(err.clone());
+                Err(err)
+            }
+        }
     }
 
     fn send_raw<R: Request>(
@@ -617,15 +605,7 @@ impl Connection {
             w.buf = Vec::with_capacity(1024);
         }
         *self.shared.last_activity.lock().unwrap() = Instant::now();
-        if let Err(source) = written {
-            let err = Error::Io {
-                broker: self.shared.label.clone(),
-                source,
-            };
-            self.shared.fail(err.clone());
-            return Err(err);
-        }
-        Ok(())
+        written.map_err(|source| self.shared.write_failed(source))
     }
 
     /// Authenticates with SASL (on connect, and again for KIP-368
@@ -811,7 +791,6 @@ impl Connection {
         req: &R,
         version: i16,
     ) -> Result<R::Response> {
-        let (tx, rx) = mpsc::sync_channel(1);
         let now = Instant::now();
         let ahead = self
             .shared
@@ -823,70 +802,33 @@ impl Connection {
             .max()
             .unwrap_or_default();
         let timeout = self.shared.settings.request_timeout + ahead;
-        self.send_locked(
-            w,
-            req,
-            version,
-            true,
-            timeout,
-            Box::new(move |res| {
-                let _ = tx.send(res);
-            }),
-        )?;
-        let body = self.wait_response(&rx, R::NAME, timeout)?;
+        let body = self.round_trip(R::NAME, timeout, |callback| {
+            self.send_locked(w, req, version, true, timeout, callback)
+        })?;
         decode_body::<R>(&self.shared, body, version)
     }
 
     /// Sends one unframed SASL token (legacy flow) and waits for the broker's.
     fn token_locked(&self, w: &mut WriteSide, token: &[u8]) -> Result<Bytes> {
-        if self.is_closed() {
-            return Err(self.shared.closed_error());
-        }
-        let (tx, rx) = mpsc::sync_channel(1);
         let timeout = self.shared.settings.request_timeout;
-        self.shared.in_flight.lock().unwrap().push_back(InFlight {
-            correlation_id: 0,
-            api_key: SaslAuthenticateRequest::API_KEY,
-            response_header_version: -1,
-            deadline: Instant::now() + timeout,
-            callback: Box::new(move |res| {
-                let _ = tx.send(res);
-            }),
-        });
-        let mut frame = Vec::with_capacity(4 + token.len());
-        frame.extend_from_slice(&(token.len() as u32).to_be_bytes());
-        frame.extend_from_slice(token);
-        if let Err(source) = w.out.write_all(&frame) {
-            let err = Error::Io {
-                broker: self.shared.label.clone(),
-                source,
-            };
-            self.shared.fail(err.clone());
-            return Err(err);
-        }
-        self.wait_response(&rx, "SASL token", timeout)
-    }
-
-    fn wait_response(
-        &self,
-        rx: &mpsc::Receiver<Result<Bytes>>,
-        what: &str,
-        timeout: Duration,
-    ) -> Result<Bytes> {
-        match rx.recv_timeout(timeout) {
-            Ok(res) => res,
-            Err(_) => {
-                let err = Error::Timeout {
-                    what: format!(
-                        "{what} request to broker {} got no response (request.timeout.ms); the connection was closed",
-                        self.shared.label
-                    ),
-                    after: timeout,
-                };
-                self.shared.fail(err.clone());
-                Err(err)
+        self.round_trip("SASL token", timeout, |callback| {
+            if self.is_closed() {
+                return Err(self.shared.closed_error());
             }
-        }
+            self.shared.in_flight.lock().unwrap().push_back(InFlight {
+                correlation_id: 0,
+                api_key: SaslAuthenticateRequest::API_KEY,
+                response_header_version: -1,
+                deadline: Instant::now() + timeout,
+                callback,
+            });
+            let mut frame = Vec::with_capacity(4 + token.len());
+            frame.extend_from_slice(&(token.len() as u32).to_be_bytes());
+            frame.extend_from_slice(token);
+            w.out
+                .write_all(&frame)
+                .map_err(|source| self.shared.write_failed(source))
+        })
     }
 
     /// Closes the socket, fails in-flight requests and joins the reader thread.
@@ -989,14 +931,8 @@ fn read_loop(mut stream: ReadTransport, shared: Arc<Shared>) {
         if shared.closed.load(Ordering::SeqCst) {
             return;
         }
-        let mut got = 0;
-        match read_full(&mut stream, &shared, &mut size_buf, &mut got, true) {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(e) => {
-                shared.fail(e);
-                return;
-            }
+        if !fill(&mut stream, &shared, &mut size_buf, true) {
+            return;
         }
         let size = i32::from_be_bytes(size_buf);
         // A TLS record (alert 0x15 or handshake 0x16, version 3.x) where a
@@ -1037,14 +973,8 @@ fn read_loop(mut stream: ReadTransport, shared: Arc<Shared>) {
             return;
         }
         let mut body = vec![0u8; size as usize];
-        let mut got = 0;
-        match read_full(&mut stream, &shared, &mut body, &mut got, false) {
-            Ok(true) => {}
-            Ok(false) => return,
-            Err(e) => {
-                shared.fail(e);
-                return;
-            }
+        if !fill(&mut stream, &shared, &mut body, false) {
+            return;
         }
         *shared.last_activity.lock().unwrap() = Instant::now();
         let Some(pending) = shared.in_flight.lock().unwrap().pop_front() else {
@@ -1083,25 +1013,34 @@ fn read_loop(mut stream: ReadTransport, shared: Arc<Shared>) {
     }
 }
 
-/// Fills `buf[*got..]`, waking every [`TICK`] to check request deadlines and
-/// the idle timeout. `Ok(false)` means the connection was closed by us.
+/// [`read_full`] for the reader thread: false when it must stop (the
+/// connection was closed by us, or has just failed with the read's error).
+fn fill(stream: &mut ReadTransport, shared: &Shared, buf: &mut [u8], at_frame_start: bool) -> bool {
+    read_full(stream, shared, buf, at_frame_start).unwrap_or_else(|e| {
+        shared.fail(e);
+        false
+    })
+}
+
+/// Fills `buf`, waking every [`TICK`] to check request deadlines and the
+/// idle timeout. `Ok(false)` means the connection was closed by us.
 fn read_full(
     stream: &mut ReadTransport,
     shared: &Shared,
     buf: &mut [u8],
-    got: &mut usize,
     at_frame_start: bool,
 ) -> Result<bool> {
     let io_err = |source| Error::Io {
         broker: shared.label.clone(),
         source,
     };
-    while *got < buf.len() {
+    let mut got = 0;
+    while got < buf.len() {
         if shared.closed.load(Ordering::SeqCst) {
             return Ok(false);
         }
         let _ = stream.set_read_timeout(Some(TICK));
-        match stream.read(&mut buf[*got..]) {
+        match stream.read(&mut buf[got..]) {
             Ok(0) => {
                 if shared.closed.load(Ordering::SeqCst) {
                     return Ok(false);
@@ -1120,7 +1059,7 @@ fn read_full(
                     format!("the broker closed the connection{hint}"),
                 )));
             }
-            Ok(n) => *got += n,
+            Ok(n) => got += n,
             Err(e)
                 if matches!(
                     e.kind(),
@@ -1129,7 +1068,7 @@ fn read_full(
                         | io::ErrorKind::Interrupted
                 ) =>
             {
-                check_deadlines(shared, at_frame_start && *got == 0)?;
+                check_deadlines(shared, at_frame_start && got == 0)?;
             }
             Err(e) => {
                 if shared.closed.load(Ordering::SeqCst) {

@@ -13,17 +13,22 @@ use std::time::{Duration, Instant};
 use super::connection::{BrokerAddress, Connection, ConnectionSettings};
 use crate::error::{Error, Result};
 
-/// Reconnect backoff settings.
+/// An exponential backoff: `initial` doubling per consecutive failure up to
+/// `max`, with ±20% jitter. The client's one backoff formula: reconnects
+/// (`reconnect.backoff.ms` / `reconnect.backoff.max.ms`), retries of requests
+/// (`retry.backoff.ms` / `retry.backoff.max.ms`: `cluster::Retry` and the
+/// producer's batches) and the connection setup timeout.
 #[derive(Clone, Copy, Debug)]
 pub struct Backoff {
-    /// `reconnect.backoff.ms`.
+    /// The first delay (e.g. `reconnect.backoff.ms`).
     pub initial: Duration,
-    /// `reconnect.backoff.max.ms`.
+    /// The ceiling (e.g. `reconnect.backoff.max.ms`; below `initial`, `initial` is the ceiling).
     pub max: Duration,
 }
 
 impl Backoff {
-    /// The delay after `failures` consecutive failures (1 = first), jittered.
+    /// The delay after `failures` consecutive failures (1 = first, and 0
+    /// too), jittered.
     pub fn delay(&self, failures: u32) -> Duration {
         let exp = failures.saturating_sub(1).min(20);
         let base = self

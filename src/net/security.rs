@@ -1,10 +1,10 @@
 //! `security.protocol` and what it needs: the TLS settings (SSL, SASL_SSL)
-//! and the SASL settings (SASL_PLAINTEXT, SASL_SSL), read once from the
-//! configuration and shared by every connection of a client.
+//! and the SASL settings (SASL_PLAINTEXT, SASL_SSL), built once from the
+//! client's typed settings and shared by every connection of a client.
 
 use std::fmt;
 
-use crate::config::Resolved;
+use crate::config::SecurityOptions;
 use crate::error::Result;
 use crate::net::sasl::SaslSettings;
 #[cfg(feature = "tls")]
@@ -74,43 +74,39 @@ impl fmt::Debug for Security {
     }
 }
 
-/// Settings that only matter for SASL, to warn about when SASL is off.
-const SASL_KEYS: &[&str] = &["sasl.jaas.config", "sasl.username", "sasl.password"];
-
 impl Security {
-    /// Reads `security.protocol` and the `ssl.*` / `sasl.*` settings it
-    /// needs; everything is checked now (files read, keys parsed, mechanism
-    /// and credentials present), so a client with bad security settings
-    /// fails at construction.
-    pub(crate) fn from_config(c: &Resolved) -> Result<Security> {
-        let protocol = match c.str("security.protocol") {
-            "ssl" => SecurityProtocol::Ssl,
-            "sasl_plaintext" => SecurityProtocol::SaslPlaintext,
-            "sasl_ssl" => SecurityProtocol::SaslSsl,
-            _ => SecurityProtocol::Plaintext,
-        };
+    /// Checks and builds `security.protocol` and the `ssl.*` / `sasl.*`
+    /// settings it needs; everything is checked now (files read, keys
+    /// parsed, mechanism and credentials present), so a client with bad
+    /// security settings fails at construction.
+    pub(crate) fn from_settings(c: &SecurityOptions) -> Result<Security> {
+        let protocol = c.protocol;
+        let s = &c.sasl;
         let sasl = if protocol.uses_sasl() {
             Some(SaslSettings::new(
-                c.str("sasl.mechanism"),
-                c.opt_str("sasl.jaas.config"),
-                c.opt_str("sasl.username"),
-                c.opt_str("sasl.password"),
-                c.oauth_provider.clone(),
+                &s.mechanism,
+                s.jaas_config.as_deref(),
+                s.username.as_deref(),
+                s.password.as_deref(),
+                s.oauth_provider.0.clone(),
             )?)
         } else {
-            for key in SASL_KEYS {
-                if c.opt_str(key).is_some() {
-                    log::warn!(
-                        "{key} is set but security.protocol={} does not use SASL: it is ignored (did you mean SASL_SSL or SASL_PLAINTEXT?)",
-                        protocol.name()
-                    );
-                }
+            let set = [
+                ("sasl.jaas.config", s.jaas_config.is_some()),
+                ("sasl.username", s.username.is_some()),
+                ("sasl.password", s.password.is_some()),
+            ];
+            for (key, _) in set.iter().filter(|(_, set)| *set) {
+                log::warn!(
+                    "{key} is set but security.protocol={} does not use SASL: it is ignored (did you mean SASL_SSL or SASL_PLAINTEXT?)",
+                    protocol.name()
+                );
             }
             None
         };
         #[cfg(feature = "tls")]
         let tls = if protocol.uses_tls() {
-            Some(TlsSettings::from_config(c)?)
+            Some(TlsSettings::from_settings(&c.tls)?)
         } else {
             None
         };

@@ -30,7 +30,7 @@ use rustls::{
     RootCertStore, SignatureScheme,
 };
 
-use crate::config::Resolved;
+use crate::config::TlsOptions;
 use crate::error::{Error, Result};
 
 /// The TLS half of a client's security settings: whom to trust, what to
@@ -55,10 +55,13 @@ impl fmt::Debug for TlsSettings {
     }
 }
 
-/// Reads one of two alias settings (Java's and librdkafka's name); both set to
-/// different values is an error naming both.
-fn aliased<'a>(c: &'a Resolved, java: &str, librdkafka: &str) -> Result<Option<&'a str>> {
-    match (c.opt_str(java), c.opt_str(librdkafka)) {
+/// One of two alias settings (Java's and librdkafka's name, with their
+/// values); both set to different values is an error naming both.
+fn aliased<'a>(
+    (java, a): (&str, &'a Option<String>),
+    (librdkafka, b): (&str, &'a Option<String>),
+) -> Result<Option<&'a str>> {
+    match (a.as_deref(), b.as_deref()) {
         (Some(a), Some(b)) if a != b => Err(Error::config(
             librdkafka,
             b,
@@ -72,8 +75,7 @@ fn read_file(key: &str, path: &str) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::config(key, path, format!("cannot read the file: {e}")))
 }
 
-fn pem_only(c: &Resolved, key: &str) -> Result<()> {
-    let t = c.str(key);
+fn pem_only(key: &str, t: &str) -> Result<()> {
     if t.eq_ignore_ascii_case("pem") {
         return Ok(());
     }
@@ -188,12 +190,13 @@ fn private_key(key: &str, pem: &[u8], password: Option<&str>) -> Result<PrivateK
 }
 
 impl TlsSettings {
-    /// Reads and checks the `ssl.*` settings; fails on anything unreadable
-    /// now rather than at the first connect.
-    pub(crate) fn from_config(c: &Resolved) -> Result<TlsSettings> {
-        pem_only(c, "ssl.truststore.type")?;
-        pem_only(c, "ssl.keystore.type")?;
-        let protocol = c.str("ssl.protocol");
+    /// Checks the `ssl.*` settings and reads the files they name; fails on
+    /// anything unreadable now rather than at the first connect.
+    pub(crate) fn from_settings(c: &TlsOptions) -> Result<TlsSettings> {
+        pem_only("ssl.truststore.type", &c.truststore_type)?;
+        pem_only("ssl.keystore.type", &c.keystore_type)?;
+        let protocol = c.protocol.as_str();
+        let enabled_protocols = c.enabled_protocols.join(",");
         if !["tls", "tlsv1.2", "tlsv1.3"].contains(&protocol.to_ascii_lowercase().as_str()) {
             return Err(Error::config(
                 "ssl.protocol",
@@ -202,7 +205,7 @@ impl TlsSettings {
             ));
         }
         let mut versions = Vec::new();
-        for p in c.list("ssl.enabled.protocols") {
+        for p in &c.enabled_protocols {
             match p.to_ascii_lowercase().as_str() {
                 "tlsv1.3" => versions.push(&rustls::version::TLS13),
                 "tlsv1.2" => versions.push(&rustls::version::TLS12),
@@ -212,7 +215,7 @@ impl TlsSettings {
                 _ => {
                     return Err(Error::config(
                         "ssl.enabled.protocols",
-                        c.str("ssl.enabled.protocols"),
+                        &enabled_protocols,
                         "expected TLSv1.2 and/or TLSv1.3 (older versions are insecure and not implemented by rustls)",
                     ));
                 }
@@ -221,11 +224,11 @@ impl TlsSettings {
         if versions.is_empty() {
             return Err(Error::config(
                 "ssl.enabled.protocols",
-                c.str("ssl.enabled.protocols"),
+                &enabled_protocols,
                 "names no protocol this client implements: include TLSv1.2 or TLSv1.3",
             ));
         }
-        let check_host_name = match c.str("ssl.endpoint.identification.algorithm") {
+        let check_host_name = match c.endpoint_identification_algorithm.as_str() {
             "" => false,
             a if a.eq_ignore_ascii_case("https") => true,
             a => {
@@ -239,8 +242,11 @@ impl TlsSettings {
 
         // Whom to trust.
         let mut roots = RootCertStore::empty();
-        let inline = c.opt_str("ssl.truststore.certificates");
-        let file = aliased(c, "ssl.truststore.location", "ssl.ca.location")?;
+        let inline = c.truststore_certificates.as_deref();
+        let file = aliased(
+            ("ssl.truststore.location", &c.truststore_location),
+            ("ssl.ca.location", &c.ca_location),
+        )?;
         let trust_source = match (inline, file) {
             (Some(_), Some(path)) => {
                 return Err(Error::config(
@@ -260,7 +266,7 @@ impl TlsSettings {
                 "the CA certificates in ssl.truststore.certificates".to_string()
             }
             (None, Some(path)) => {
-                let key = if c.opt_str("ssl.truststore.location").is_some() {
+                let key = if c.truststore_location.is_some() {
                     "ssl.truststore.location"
                 } else {
                     "ssl.ca.location"
@@ -291,13 +297,13 @@ impl TlsSettings {
         let roots = Arc::new(roots);
 
         // What to present (mutual TLS).
-        let password = c.opt_str("ssl.key.password");
+        let password = c.key_password.as_deref();
         let client_auth: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)> = {
-            let keystore = c.opt_str("ssl.keystore.location");
-            let key_text = c.opt_str("ssl.keystore.key");
-            let chain_text = c.opt_str("ssl.keystore.certificate.chain");
-            let cert_file = c.opt_str("ssl.certificate.location");
-            let key_file = c.opt_str("ssl.key.location");
+            let keystore = c.keystore_location.as_deref();
+            let key_text = c.keystore_key.as_deref();
+            let chain_text = c.keystore_certificate_chain.as_deref();
+            let cert_file = c.certificate_location.as_deref();
+            let key_file = c.key_location.as_deref();
             let forms = [
                 keystore.is_some(),
                 key_text.is_some() || chain_text.is_some(),
@@ -364,11 +370,7 @@ impl TlsSettings {
         let builder = ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&versions)
             .map_err(|e| {
-                Error::config(
-                    "ssl.enabled.protocols",
-                    c.str("ssl.enabled.protocols"),
-                    e.to_string(),
-                )
+                Error::config("ssl.enabled.protocols", &enabled_protocols, e.to_string())
             })?;
         let builder = if check_host_name {
             builder.with_root_certificates(roots)

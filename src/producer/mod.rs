@@ -15,7 +15,8 @@
 //!
 //! Ordering and retries (the rules, written next to the code that keeps
 //! them, in `sender.rs`): records of one partition are delivered in `send`
-//! order. Retriable errors are retried after `retry.backoff.ms` with a metadata
+//! order. Retriable errors are retried after the retry backoff
+//! (`retry.backoff.ms`, doubling up to `retry.backoff.max.ms`) with a metadata
 //! refresh until `delivery.timeout.ms` has passed since the batch was created.
 //! With idempotence (the default), sequence numbers let the broker drop
 //! duplicates from retries, and a partition with a batch waiting for retry
@@ -49,9 +50,8 @@ pub use serializer::{
 };
 
 use crate::cluster::{Cluster, ClusterSettings, PartitionMetadata};
-use crate::config::{ProducerConfig, Resolved};
+use crate::config::{PartitionerKind, ProducerConfig, ProducerSettings};
 use crate::error::{Error, Result};
-use crate::protocol::compression::Compression;
 use accumulator::{Accumulator, PendingRecord, TryAppend, record_size_upper_bound};
 use sender::{Event, Sender};
 
@@ -387,71 +387,9 @@ pub(crate) struct Counters {
     pub(crate) request_latency_us: AtomicU64,
 }
 
-/// Typed settings of a producer.
-#[derive(Clone, Debug)]
-pub(crate) struct Settings {
-    pub(crate) acks: i16,
-    pub(crate) retries: u32,
-    pub(crate) delivery_timeout: Duration,
-    pub(crate) request_timeout: Duration,
-    pub(crate) linger: Duration,
-    pub(crate) batch_size: usize,
-    pub(crate) buffer_memory: usize,
-    pub(crate) max_block: Duration,
-    pub(crate) max_request_size: usize,
-    pub(crate) compression: Compression,
-    pub(crate) idempotence: bool,
-    pub(crate) max_in_flight: usize,
-    pub(crate) retry_backoff: Duration,
-    pub(crate) retry_backoff_max: Duration,
-}
-
-impl Settings {
-    fn from_config(c: &Resolved) -> Result<Settings> {
-        let compression: Compression = c.str("compression.type").parse().map_err(|e| {
-            Error::config(
-                "compression.type",
-                c.str("compression.type"),
-                format!("{e}"),
-            )
-        })?;
-        let s = Settings {
-            acks: match c.str("acks") {
-                "0" => 0,
-                "1" => 1,
-                _ => -1,
-            },
-            retries: c.int("retries").min(u32::MAX as i64) as u32,
-            delivery_timeout: c.millis("delivery.timeout.ms"),
-            request_timeout: c.millis("request.timeout.ms"),
-            linger: c.millis("linger.ms"),
-            batch_size: c.int("batch.size") as usize,
-            buffer_memory: c.int("buffer.memory") as usize,
-            max_block: c.millis("max.block.ms"),
-            max_request_size: c.int("max.request.size") as usize,
-            compression,
-            idempotence: c.bool("enable.idempotence"),
-            max_in_flight: c.int("max.in.flight.requests.per.connection") as usize,
-            retry_backoff: c.millis("retry.backoff.ms"),
-            retry_backoff_max: c.millis("retry.backoff.max.ms"),
-        };
-        if s.delivery_timeout < s.linger + s.request_timeout {
-            return Err(Error::config(
-                "delivery.timeout.ms",
-                c.str("delivery.timeout.ms"),
-                format!(
-                    "must be at least linger.ms + request.timeout.ms ({} ms)",
-                    (s.linger + s.request_timeout).as_millis()
-                ),
-            ));
-        }
-        Ok(s)
-    }
-}
-
 pub(crate) struct Shared {
     pub(crate) cluster: Arc<Cluster>,
-    pub(crate) settings: Settings,
+    pub(crate) settings: ProducerSettings,
     pub(crate) accumulator: Accumulator,
     pub(crate) partitioner: Box<dyn Partitioner>,
     pub(crate) counters: Counters,
@@ -612,14 +550,14 @@ impl Producer {
     /// Builds a producer with the default partitioner (murmur2 for keys,
     /// sticky otherwise; `partitioner.class=round_robin` picks round-robin).
     pub fn new(config: ProducerConfig) -> Result<Producer> {
-        let resolved = config.resolve()?;
-        let partitioner: Box<dyn Partitioner> = match resolved.str("partitioner.class") {
-            "round_robin" | "roundrobin" => Box::new(RoundRobinPartitioner::default()),
-            _ => Box::new(DefaultPartitioner::new(
-                resolved.bool("partitioner.ignore.keys"),
-            )),
+        let settings = config.settings()?;
+        let partitioner: Box<dyn Partitioner> = match settings.partitioner {
+            PartitionerKind::RoundRobin => Box::new(RoundRobinPartitioner::default()),
+            PartitionerKind::Default => {
+                Box::new(DefaultPartitioner::new(settings.partitioner_ignore_keys))
+            }
         };
-        Self::build(resolved, partitioner)
+        Self::build(settings, partitioner)
     }
 
     /// Builds a producer with a custom partitioner.
@@ -627,20 +565,13 @@ impl Producer {
         config: ProducerConfig,
         partitioner: impl Partitioner + 'static,
     ) -> Result<Producer> {
-        Self::build(config.resolve()?, Box::new(partitioner))
+        Self::build(config.settings()?, Box::new(partitioner))
     }
 
-    fn build(resolved: Resolved, partitioner: Box<dyn Partitioner>) -> Result<Producer> {
-        if resolved.opt_str("transactional.id").is_some() {
-            return Err(Error::config(
-                "transactional.id",
-                resolved.str("transactional.id"),
-                "transactions are not supported yet; leave transactional.id unset",
-            ));
-        }
-        let settings = Settings::from_config(&resolved)?;
-        let cluster_settings = ClusterSettings::from_config(&resolved)?;
-        let cluster = Arc::new(Cluster::new(cluster_settings));
+    fn build(settings: ProducerSettings, partitioner: Box<dyn Partitioner>) -> Result<Producer> {
+        let cluster = Arc::new(Cluster::new(ClusterSettings::from_settings(
+            &settings.common,
+        )?));
         let (tx, rx) = mpsc::channel();
         let shared = Arc::new(Shared {
             accumulator: Accumulator::new(settings.batch_size, settings.buffer_memory),
@@ -811,8 +742,8 @@ impl Producer {
         let deadline = Instant::now() + self.shared.settings.max_block;
         match self.shared.cluster.wait_for_topic(topic, deadline) {
             Ok(t) => Ok(t.partitions.len()),
-            // The real cause when brokers are unreachable (issue 17), else
-            // the likely one.
+            // The real cause when brokers are unreachable, else the likely
+            // one.
             Err(Error::Timeout { .. }) => Err(self.shared.cluster.timeout_error(
                 &format!("topic {topic} not present in metadata (max.block.ms)"),
                 "does it exist?",

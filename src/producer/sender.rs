@@ -106,6 +106,8 @@ pub(crate) struct Sender {
     next_id: u64,
     producer: Option<(i64, i16)>,
     next_init_attempt: Instant,
+    /// Failed InitProducerId attempts in a row (for the backoff).
+    init_failures: u32,
     sequences: HashMap<TopicPartition, i32>,
     /// Partitions that acknowledged a batch of the current producer id (the
     /// broker checks their sequences); the others send one batch at a time.
@@ -128,6 +130,7 @@ impl Sender {
             next_id: 1,
             producer: None,
             next_init_attempt: Instant::now(),
+            init_failures: 0,
             sequences: HashMap::new(),
             confirmed: HashSet::new(),
             needs_reset: false,
@@ -206,7 +209,7 @@ impl Sender {
         if let Some(oldest) = self.shared.accumulator.oldest() {
             consider(oldest + s.delivery_timeout);
             // Batches may be waiting for a leader or a connection.
-            consider(now + s.retry_backoff.max(Duration::from_millis(5)));
+            consider(now + s.common.retry_backoff.max(Duration::from_millis(5)));
         }
         if self.idempotent() && (self.producer.is_none() || self.needs_reset) {
             consider(self.next_init_attempt.max(now + Duration::from_millis(1)));
@@ -283,9 +286,10 @@ impl Sender {
             ..Default::default()
         };
         // One attempt per turn of the loop, not `Cluster::request_any`: that
-        // retries (sleeping) until request.timeout.ms, and this thread must
-        // stay free to honour close() and expire batches while no broker is
-        // reachable. The loop retries after retry.backoff.ms.
+        // retries (sleeping) until a deadline, and this thread must stay free
+        // to honour close() and expire batches while no broker is reachable.
+        // The loop tries again after the retry backoff (retry.backoff.ms,
+        // doubling per failure up to retry.backoff.max.ms).
         let result = self
             .shared
             .cluster
@@ -299,6 +303,7 @@ impl Sender {
             Ok(p) => {
                 log::debug!("producer id {} epoch {}", p.0, p.1);
                 self.producer = Some(p);
+                self.init_failures = 0;
                 if self.needs_reset {
                     self.needs_reset = false;
                     self.sequences.clear();
@@ -325,7 +330,14 @@ impl Sender {
                 } else {
                     log::warn!("InitProducerId failed: {e}; retrying");
                 }
-                self.next_init_attempt = Instant::now() + self.shared.settings.retry_backoff;
+                self.init_failures += 1;
+                self.next_init_attempt = Instant::now()
+                    + self
+                        .shared
+                        .cluster
+                        .settings()
+                        .retry_policy()
+                        .delay(self.init_failures);
             }
         }
     }
@@ -562,7 +574,7 @@ impl Sender {
         let req = ProduceRequest {
             transactional_id: None,
             acks: s.acks,
-            timeout_ms: s.request_timeout.as_millis().min(i32::MAX as u128) as i32,
+            timeout_ms: s.common.request_timeout.as_millis().min(i32::MAX as u128) as i32,
             topic_data: topics
                 .into_iter()
                 .map(|(name, partition_data)| TopicProduceData {
@@ -763,7 +775,14 @@ impl Sender {
             }
             retriable = true;
         }
-        let backoff = retry_backoff(s.retry_backoff, s.retry_backoff_max, b.attempts + 1);
+        // The one backoff formula (as `cluster::Retry`): retry.backoff.ms
+        // doubling per attempt up to retry.backoff.max.ms, with jitter.
+        let backoff = self
+            .shared
+            .cluster
+            .settings()
+            .retry_policy()
+            .delay(b.attempts + 1);
         let within_timeout = now + backoff < b.created + s.delivery_timeout;
         if retriable && b.attempts < s.retries && within_timeout {
             if b.attempts == 0 {
@@ -909,12 +928,6 @@ pub(crate) fn fail_leftovers(shared: &Shared) {
         );
         shared.accumulator.completed(b.result.id, b.reserved, None);
     }
-}
-
-fn retry_backoff(initial: Duration, max: Duration, attempt: u32) -> Duration {
-    let exp = attempt.saturating_sub(1).min(16);
-    let d = initial.saturating_mul(1 << exp).min(max.max(initial));
-    crate::net::pool::jitter(d, 0.2)
 }
 
 fn delivery_timeout_error(

@@ -124,7 +124,7 @@ fn shift(table: &[[u32; 256]; 4], crc: u32) -> u32 {
 /// CRC-32C of `data`.
 ///
 /// ```
-/// use kafka_blocking::protocol::crc32c::crc32c;
+/// use kafka_blocking::unstable::protocol::crc32c::crc32c;
 /// assert_eq!(crc32c(b"123456789"), 0xE306_9283);
 /// ```
 #[inline]

@@ -5,8 +5,8 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-use kafka_blocking::protocol::header::{RequestHeader, ResponseHeader};
-use kafka_blocking::protocol::{Reader, Request, Response};
+use kafka_blocking::unstable::protocol::header::{RequestHeader, ResponseHeader};
+use kafka_blocking::unstable::protocol::{Reader, Request, Response};
 
 /// The next request frame (without its size prefix), or `None` once the client
 /// closed the connection. Panics on a size outside 0..16 MiB: the client under

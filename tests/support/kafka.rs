@@ -100,9 +100,15 @@ pub fn script() -> PathBuf {
 }
 
 fn run_script(args: &[&str]) -> io::Result<String> {
+    run_script_env(args, &[])
+}
+
+/// [`run_script`] with extra environment variables for the script.
+fn run_script_env(args: &[&str], env: &[(&str, &str)]) -> io::Result<String> {
     let out = Command::new("bash")
         .arg(script())
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()?;
     if !out.status.success() {
@@ -222,13 +228,29 @@ impl KafkaCluster {
         Self::start_with(1, &["--security", &pki_dir])
     }
 
+    /// Starts `nodes` nodes with extra `server.properties` lines (e.g.
+    /// `group.initial.rebalance.delay.ms=3000`), which win over the test
+    /// bed's own settings.
+    pub fn start_configured(nodes: u32, properties: &[&str]) -> io::Result<KafkaCluster> {
+        Self::start_env(nodes, &[], &properties.join("\n"))
+    }
+
     fn start_with(nodes: u32, extra: &[&str]) -> io::Result<KafkaCluster> {
+        Self::start_env(nodes, extra, "")
+    }
+
+    fn start_env(nodes: u32, extra: &[&str], properties: &str) -> io::Result<KafkaCluster> {
         let dir = env::temp_dir().join(format!("kafka-blocking-cluster-{}", unique_suffix()));
         let dir_s = dir.to_string_lossy().into_owned();
         let n = nodes.to_string();
         let mut args = vec!["configure", &dir_s, "--nodes", &n];
         args.extend_from_slice(extra);
-        run_script(&args)?;
+        let env: &[(&str, &str)] = if properties.is_empty() {
+            &[]
+        } else {
+            &[("KAFKA_BLOCKING_KAFKA_EXTRA", properties)]
+        };
+        run_script_env(&args, env)?;
         let bootstrap = fs::read_to_string(dir.join("bootstrap"))?
             .trim()
             .to_string();

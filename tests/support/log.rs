@@ -4,10 +4,10 @@
 use std::time::{Duration, Instant};
 
 use kafka_blocking::Error;
-use kafka_blocking::cluster::Cluster;
-use kafka_blocking::protocol::messages::FetchRequest;
-use kafka_blocking::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_blocking::protocol::records::{DecodeOptions, Record, decode_batches};
+use kafka_blocking::unstable::cluster::Cluster;
+use kafka_blocking::unstable::protocol::messages::FetchRequest;
+use kafka_blocking::unstable::protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_blocking::unstable::protocol::records::{DecodeOptions, Record, decode_batches};
 
 /// Every record of `topic`-`partition` from offset `from`, fetched from the
 /// current leader (retrying for up to 20 s while leadership settles). Stops

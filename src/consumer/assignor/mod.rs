@@ -107,7 +107,9 @@ pub const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
 /// The `ConsumerProtocol` version this crate writes by default and the highest
 /// it reads (newer versions are read as this one): 3, with owned partitions
 /// (v1), generation (v2) and rack (v3), as the Java client writes.
-pub const CONSUMER_PROTOCOL_VERSION: i16 = ConsumerProtocolSubscription::HIGHEST_SUPPORTED_VERSION;
+pub const CONSUMER_PROTOCOL_VERSION: i16 = 3;
+const _: () =
+    assert!(CONSUMER_PROTOCOL_VERSION == ConsumerProtocolSubscription::HIGHEST_SUPPORTED_VERSION);
 
 /// The generation of a member that is in none (Java's `DEFAULT_GENERATION`).
 pub const NO_GENERATION: i32 = -1;

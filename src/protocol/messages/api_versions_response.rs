@@ -65,6 +65,7 @@ impl ApiVersionsResponse {
     pub const FLEXIBLE_MIN: i16 = 3;
     /// A deterministic value with every field of `version` set to a non-default value
     /// (nullable fields alternate with null); `n` varies the values. For tests and fuzzing.
+    #[cfg(any(test, feature = "unstable"))]
     #[doc(hidden)]
     pub fn sample_n(version: i16, n: usize) -> Self {
         Self {
@@ -87,6 +88,7 @@ impl ApiVersionsResponse {
         }
     }
     /// A deterministic value with every field of `version` set (see `sample_n`).
+    #[cfg(any(test, feature = "unstable"))]
     #[doc(hidden)]
     pub fn sample(version: i16) -> Self {
         Self::sample_n(version, 0)
@@ -233,6 +235,7 @@ impl Default for ApiVersion {
 impl ApiVersion {
     /// A deterministic value with every field of `version` set to a non-default value
     /// (nullable fields alternate with null); `n` varies the values. For tests and fuzzing.
+    #[cfg(any(test, feature = "unstable"))]
     #[doc(hidden)]
     pub fn sample_n(version: i16, n: usize) -> Self {
         Self {
@@ -318,6 +321,7 @@ impl Default for SupportedFeatureKey {
 impl SupportedFeatureKey {
     /// A deterministic value with every field of `version` set to a non-default value
     /// (nullable fields alternate with null); `n` varies the values. For tests and fuzzing.
+    #[cfg(any(test, feature = "unstable"))]
     #[doc(hidden)]
     pub fn sample_n(_version: i16, n: usize) -> Self {
         Self {
@@ -389,6 +393,7 @@ impl Default for FinalizedFeatureKey {
 impl FinalizedFeatureKey {
     /// A deterministic value with every field of `version` set to a non-default value
     /// (nullable fields alternate with null); `n` varies the values. For tests and fuzzing.
+    #[cfg(any(test, feature = "unstable"))]
     #[doc(hidden)]
     pub fn sample_n(_version: i16, n: usize) -> Self {
         Self {

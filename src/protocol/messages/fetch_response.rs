@@ -55,6 +55,7 @@ impl FetchResponse {
     pub const FLEXIBLE_MIN: i16 = 12;
     /// A deterministic value with every field of `version` set to a non-default value
     /// (nullable fields alternate with null); `n` varies the values. For tests and fuzzing.
+    #[cfg(any(test, feature = "unstable"))]
     #[doc(hidden)]
     pub fn sample_n(version: i16, n: usize) -> Self {
         Self {
@@ -71,6 +72,7 @@ impl FetchResponse {
         }
     }
     /// A deterministic value with every field of `version` set (see `sample_n`).
+    #[cfg(any(test, feature = "unstable"))]
     #[doc(hidden)]
     pub fn sample(version: i16) -> Self {
         Self::sample_n(version, 0)
@@ -193,6 +195,7 @@ impl Default for FetchableTopicResponse {
 impl FetchableTopicResponse {
     /// A deterministic value with every field of `version` set to a non-default value
     /// (nullable fields alternate with null); `n` varies the values. For tests and fuzzing.
+    #[cfg(any(test, feature = "unstable"))]
     #[doc(hidden)]
     pub fn sample_n(version: i16, n: usize) -> Self {
         Self {
@@ -352,6 +355,7 @@ impl Default for PartitionData {
 impl PartitionData {
     /// A deterministic value with every field of `version` set to a non-default value
     /// (nullable fields alternate with null); `n` varies the values. For tests and fuzzing.
+    #[cfg(any(test, feature = "unstable"))]
     #[doc(hidden)]
     pub fn sample_n(version: i16, n: usize) -> Self {
         Self {
@@ -556,6 +560,7 @@ impl Default for EpochEndOffset {
 impl EpochEndOffset {
     /// A deterministic value with every field of `version` set to a non-default value
     /// (nullable fields alternate with null); `n` varies the values. For tests and fuzzing.
+    #[cfg(any(test, feature = "unstable"))]
     #[doc(hidden)]
     pub fn sample_n(_version: i16, n: usize) -> Self {
         Self {
@@ -618,6 +623,7 @@ impl Default for LeaderIdAndEpoch {
 impl LeaderIdAndEpoch {
     /// A deterministic value with every field of `version` set to a non-default value
     /// (nullable fields alternate with null); `n` varies the values. For tests and fuzzing.
+    #[cfg(any(test, feature = "unstable"))]
     #[doc(hidden)]
     pub fn sample_n(_version: i16, n: usize) -> Self {
         Self {
@@ -680,6 +686,7 @@ impl Default for SnapshotId {
 impl SnapshotId {
     /// A deterministic value with every field of `version` set to a non-default value
     /// (nullable fields alternate with null); `n` varies the values. For tests and fuzzing.
+    #[cfg(any(test, feature = "unstable"))]
     #[doc(hidden)]
     pub fn sample_n(_version: i16, n: usize) -> Self {
         Self {
@@ -742,6 +749,7 @@ impl Default for AbortedTransaction {
 impl AbortedTransaction {
     /// A deterministic value with every field of `version` set to a non-default value
     /// (nullable fields alternate with null); `n` varies the values. For tests and fuzzing.
+    #[cfg(any(test, feature = "unstable"))]
     #[doc(hidden)]
     pub fn sample_n(version: i16, n: usize) -> Self {
         Self {
@@ -828,6 +836,7 @@ impl Default for NodeEndpoint {
 impl NodeEndpoint {
     /// A deterministic value with every field of `version` set to a non-default value
     /// (nullable fields alternate with null); `n` varies the values. For tests and fuzzing.
+    #[cfg(any(test, feature = "unstable"))]
     #[doc(hidden)]
     pub fn sample_n(_version: i16, n: usize) -> Self {
         Self {

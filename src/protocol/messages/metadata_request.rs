@@ -50,6 +50,7 @@ impl MetadataRequest {
     pub const FLEXIBLE_MIN: i16 = 9;
     /// A deterministic value with every field of `version` set to a non-default value
     /// (nullable fields alternate with null); `n` varies the values. For tests and fuzzing.
+    #[cfg(any(test, feature = "unstable"))]
     #[doc(hidden)]
     pub fn sample_n(version: i16, n: usize) -> Self {
         Self {
@@ -66,6 +67,7 @@ impl MetadataRequest {
         }
     }
     /// A deterministic value with every field of `version` set (see `sample_n`).
+    #[cfg(any(test, feature = "unstable"))]
     #[doc(hidden)]
     pub fn sample(version: i16) -> Self {
         Self::sample_n(version, 0)
@@ -183,6 +185,7 @@ impl Default for MetadataRequestTopic {
 impl MetadataRequestTopic {
     /// A deterministic value with every field of `version` set to a non-default value
     /// (nullable fields alternate with null); `n` varies the values. For tests and fuzzing.
+    #[cfg(any(test, feature = "unstable"))]
     #[doc(hidden)]
     pub fn sample_n(version: i16, n: usize) -> Self {
         Self {

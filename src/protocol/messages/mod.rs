@@ -359,14 +359,18 @@ mod support {
         }
     }
 
+    // The builders behind the generated `sample_n` (test and fuzzing only).
+    #[cfg(any(test, feature = "unstable"))]
     pub(crate) fn sample_str(k: usize, n: usize) -> String {
         format!("s{k}-{n}")
     }
 
+    #[cfg(any(test, feature = "unstable"))]
     pub(crate) fn sample_bytes(k: usize, n: usize) -> Bytes {
         Bytes::from(format!("b{k}-{n}"))
     }
 
+    #[cfg(any(test, feature = "unstable"))]
     pub(crate) fn sample_uuid(k: usize, n: usize) -> Uuid {
         let mut u = [0u8; 16];
         u[..8].copy_from_slice(&(k as u64).to_be_bytes());
@@ -374,10 +378,12 @@ mod support {
         Uuid(u)
     }
 
+    #[cfg(any(test, feature = "unstable"))]
     pub(crate) fn sample_vec<T>(n: usize, f: impl FnMut(usize) -> T) -> Vec<T> {
         (2 * n..2 * n + 2).map(f).collect()
     }
 
+    #[cfg(any(test, feature = "unstable"))]
     pub(crate) fn sample_opt<T>(nullable: bool, k: usize, n: usize, value: T) -> Option<T> {
         if nullable && (k + n) % 2 == 1 {
             None
@@ -386,6 +392,7 @@ mod support {
         }
     }
 
+    #[cfg(any(test, feature = "unstable"))]
     pub(crate) fn sample_tags(flexible: bool, n: usize) -> Vec<RawTaggedField> {
         if flexible {
             vec![RawTaggedField {
@@ -399,76 +406,78 @@ mod support {
 }
 
 /// Calls the macro `$m` once with the list of every generated top-level message,
-/// as `kind Type` pairs (`request`, `response` or `data`). For tests and fuzzing.
+/// as `kind Type` pairs (`request`, `response` or `data`). For tests and fuzzing
+/// (feature `unstable`).
+#[cfg(feature = "unstable")]
 #[doc(hidden)]
 #[macro_export]
 macro_rules! for_each_kafka_message {
     ($m:ident) => {
         $m! {
-            request $crate::protocol::messages::AddOffsetsToTxnRequest,
-            response $crate::protocol::messages::AddOffsetsToTxnResponse,
-            request $crate::protocol::messages::AddPartitionsToTxnRequest,
-            response $crate::protocol::messages::AddPartitionsToTxnResponse,
-            request $crate::protocol::messages::ApiVersionsRequest,
-            response $crate::protocol::messages::ApiVersionsResponse,
-            request $crate::protocol::messages::ConsumerGroupHeartbeatRequest,
-            response $crate::protocol::messages::ConsumerGroupHeartbeatResponse,
-            data $crate::protocol::messages::ConsumerProtocolAssignment,
-            data $crate::protocol::messages::ConsumerProtocolSubscription,
-            request $crate::protocol::messages::CreatePartitionsRequest,
-            response $crate::protocol::messages::CreatePartitionsResponse,
-            request $crate::protocol::messages::CreateTopicsRequest,
-            response $crate::protocol::messages::CreateTopicsResponse,
-            request $crate::protocol::messages::DeleteGroupsRequest,
-            response $crate::protocol::messages::DeleteGroupsResponse,
-            request $crate::protocol::messages::DeleteRecordsRequest,
-            response $crate::protocol::messages::DeleteRecordsResponse,
-            request $crate::protocol::messages::DeleteTopicsRequest,
-            response $crate::protocol::messages::DeleteTopicsResponse,
-            request $crate::protocol::messages::DescribeClusterRequest,
-            response $crate::protocol::messages::DescribeClusterResponse,
-            request $crate::protocol::messages::DescribeConfigsRequest,
-            response $crate::protocol::messages::DescribeConfigsResponse,
-            request $crate::protocol::messages::DescribeGroupsRequest,
-            response $crate::protocol::messages::DescribeGroupsResponse,
-            request $crate::protocol::messages::EndTxnRequest,
-            response $crate::protocol::messages::EndTxnResponse,
-            request $crate::protocol::messages::FetchRequest,
-            response $crate::protocol::messages::FetchResponse,
-            request $crate::protocol::messages::FindCoordinatorRequest,
-            response $crate::protocol::messages::FindCoordinatorResponse,
-            request $crate::protocol::messages::HeartbeatRequest,
-            response $crate::protocol::messages::HeartbeatResponse,
-            request $crate::protocol::messages::IncrementalAlterConfigsRequest,
-            response $crate::protocol::messages::IncrementalAlterConfigsResponse,
-            request $crate::protocol::messages::InitProducerIdRequest,
-            response $crate::protocol::messages::InitProducerIdResponse,
-            request $crate::protocol::messages::JoinGroupRequest,
-            response $crate::protocol::messages::JoinGroupResponse,
-            request $crate::protocol::messages::LeaveGroupRequest,
-            response $crate::protocol::messages::LeaveGroupResponse,
-            request $crate::protocol::messages::ListGroupsRequest,
-            response $crate::protocol::messages::ListGroupsResponse,
-            request $crate::protocol::messages::ListOffsetsRequest,
-            response $crate::protocol::messages::ListOffsetsResponse,
-            request $crate::protocol::messages::MetadataRequest,
-            response $crate::protocol::messages::MetadataResponse,
-            request $crate::protocol::messages::OffsetCommitRequest,
-            response $crate::protocol::messages::OffsetCommitResponse,
-            request $crate::protocol::messages::OffsetFetchRequest,
-            response $crate::protocol::messages::OffsetFetchResponse,
-            request $crate::protocol::messages::OffsetForLeaderEpochRequest,
-            response $crate::protocol::messages::OffsetForLeaderEpochResponse,
-            request $crate::protocol::messages::ProduceRequest,
-            response $crate::protocol::messages::ProduceResponse,
-            request $crate::protocol::messages::SaslAuthenticateRequest,
-            response $crate::protocol::messages::SaslAuthenticateResponse,
-            request $crate::protocol::messages::SaslHandshakeRequest,
-            response $crate::protocol::messages::SaslHandshakeResponse,
-            request $crate::protocol::messages::SyncGroupRequest,
-            response $crate::protocol::messages::SyncGroupResponse,
-            request $crate::protocol::messages::TxnOffsetCommitRequest,
-            response $crate::protocol::messages::TxnOffsetCommitResponse,
+            request $crate::unstable::protocol::messages::AddOffsetsToTxnRequest,
+            response $crate::unstable::protocol::messages::AddOffsetsToTxnResponse,
+            request $crate::unstable::protocol::messages::AddPartitionsToTxnRequest,
+            response $crate::unstable::protocol::messages::AddPartitionsToTxnResponse,
+            request $crate::unstable::protocol::messages::ApiVersionsRequest,
+            response $crate::unstable::protocol::messages::ApiVersionsResponse,
+            request $crate::unstable::protocol::messages::ConsumerGroupHeartbeatRequest,
+            response $crate::unstable::protocol::messages::ConsumerGroupHeartbeatResponse,
+            data $crate::unstable::protocol::messages::ConsumerProtocolAssignment,
+            data $crate::unstable::protocol::messages::ConsumerProtocolSubscription,
+            request $crate::unstable::protocol::messages::CreatePartitionsRequest,
+            response $crate::unstable::protocol::messages::CreatePartitionsResponse,
+            request $crate::unstable::protocol::messages::CreateTopicsRequest,
+            response $crate::unstable::protocol::messages::CreateTopicsResponse,
+            request $crate::unstable::protocol::messages::DeleteGroupsRequest,
+            response $crate::unstable::protocol::messages::DeleteGroupsResponse,
+            request $crate::unstable::protocol::messages::DeleteRecordsRequest,
+            response $crate::unstable::protocol::messages::DeleteRecordsResponse,
+            request $crate::unstable::protocol::messages::DeleteTopicsRequest,
+            response $crate::unstable::protocol::messages::DeleteTopicsResponse,
+            request $crate::unstable::protocol::messages::DescribeClusterRequest,
+            response $crate::unstable::protocol::messages::DescribeClusterResponse,
+            request $crate::unstable::protocol::messages::DescribeConfigsRequest,
+            response $crate::unstable::protocol::messages::DescribeConfigsResponse,
+            request $crate::unstable::protocol::messages::DescribeGroupsRequest,
+            response $crate::unstable::protocol::messages::DescribeGroupsResponse,
+            request $crate::unstable::protocol::messages::EndTxnRequest,
+            response $crate::unstable::protocol::messages::EndTxnResponse,
+            request $crate::unstable::protocol::messages::FetchRequest,
+            response $crate::unstable::protocol::messages::FetchResponse,
+            request $crate::unstable::protocol::messages::FindCoordinatorRequest,
+            response $crate::unstable::protocol::messages::FindCoordinatorResponse,
+            request $crate::unstable::protocol::messages::HeartbeatRequest,
+            response $crate::unstable::protocol::messages::HeartbeatResponse,
+            request $crate::unstable::protocol::messages::IncrementalAlterConfigsRequest,
+            response $crate::unstable::protocol::messages::IncrementalAlterConfigsResponse,
+            request $crate::unstable::protocol::messages::InitProducerIdRequest,
+            response $crate::unstable::protocol::messages::InitProducerIdResponse,
+            request $crate::unstable::protocol::messages::JoinGroupRequest,
+            response $crate::unstable::protocol::messages::JoinGroupResponse,
+            request $crate::unstable::protocol::messages::LeaveGroupRequest,
+            response $crate::unstable::protocol::messages::LeaveGroupResponse,
+            request $crate::unstable::protocol::messages::ListGroupsRequest,
+            response $crate::unstable::protocol::messages::ListGroupsResponse,
+            request $crate::unstable::protocol::messages::ListOffsetsRequest,
+            response $crate::unstable::protocol::messages::ListOffsetsResponse,
+            request $crate::unstable::protocol::messages::MetadataRequest,
+            response $crate::unstable::protocol::messages::MetadataResponse,
+            request $crate::unstable::protocol::messages::OffsetCommitRequest,
+            response $crate::unstable::protocol::messages::OffsetCommitResponse,
+            request $crate::unstable::protocol::messages::OffsetFetchRequest,
+            response $crate::unstable::protocol::messages::OffsetFetchResponse,
+            request $crate::unstable::protocol::messages::OffsetForLeaderEpochRequest,
+            response $crate::unstable::protocol::messages::OffsetForLeaderEpochResponse,
+            request $crate::unstable::protocol::messages::ProduceRequest,
+            response $crate::unstable::protocol::messages::ProduceResponse,
+            request $crate::unstable::protocol::messages::SaslAuthenticateRequest,
+            response $crate::unstable::protocol::messages::SaslAuthenticateResponse,
+            request $crate::unstable::protocol::messages::SaslHandshakeRequest,
+            response $crate::unstable::protocol::messages::SaslHandshakeResponse,
+            request $crate::unstable::protocol::messages::SyncGroupRequest,
+            response $crate::unstable::protocol::messages::SyncGroupResponse,
+            request $crate::unstable::protocol::messages::TxnOffsetCommitRequest,
+            response $crate::unstable::protocol::messages::TxnOffsetCommitResponse,
         }
     };
 }

@@ -40,6 +40,7 @@ impl OffsetCommitResponse {
     pub const FLEXIBLE_MIN: i16 = 8;
     /// A deterministic value with every field of `version` set to a non-default value
     /// (nullable fields alternate with null); `n` varies the values. For tests and fuzzing.
+    #[cfg(any(test, feature = "unstable"))]
     #[doc(hidden)]
     pub fn sample_n(version: i16, n: usize) -> Self {
         Self {
@@ -49,6 +50,7 @@ impl OffsetCommitResponse {
         }
     }
     /// A deterministic value with every field of `version` set (see `sample_n`).
+    #[cfg(any(test, feature = "unstable"))]
     #[doc(hidden)]
     pub fn sample(version: i16) -> Self {
         Self::sample_n(version, 0)
@@ -132,6 +134,7 @@ impl Default for OffsetCommitResponseTopic {
 impl OffsetCommitResponseTopic {
     /// A deterministic value with every field of `version` set to a non-default value
     /// (nullable fields alternate with null); `n` varies the values. For tests and fuzzing.
+    #[cfg(any(test, feature = "unstable"))]
     #[doc(hidden)]
     pub fn sample_n(version: i16, n: usize) -> Self {
         Self {
@@ -219,6 +222,7 @@ impl Default for OffsetCommitResponsePartition {
 impl OffsetCommitResponsePartition {
     /// A deterministic value with every field of `version` set to a non-default value
     /// (nullable fields alternate with null); `n` varies the values. For tests and fuzzing.
+    #[cfg(any(test, feature = "unstable"))]
     #[doc(hidden)]
     pub fn sample_n(version: i16, n: usize) -> Self {
         Self {

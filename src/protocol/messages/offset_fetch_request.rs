@@ -50,6 +50,7 @@ impl OffsetFetchRequest {
     pub const FLEXIBLE_MIN: i16 = 6;
     /// A deterministic value with every field of `version` set to a non-default value
     /// (nullable fields alternate with null); `n` varies the values. For tests and fuzzing.
+    #[cfg(any(test, feature = "unstable"))]
     #[doc(hidden)]
     pub fn sample_n(version: i16, n: usize) -> Self {
         Self {
@@ -78,6 +79,7 @@ impl OffsetFetchRequest {
         }
     }
     /// A deterministic value with every field of `version` set (see `sample_n`).
+    #[cfg(any(test, feature = "unstable"))]
     #[doc(hidden)]
     pub fn sample(version: i16) -> Self {
         Self::sample_n(version, 0)
@@ -208,6 +210,7 @@ impl Default for OffsetFetchRequestTopic {
 impl OffsetFetchRequestTopic {
     /// A deterministic value with every field of `version` set to a non-default value
     /// (nullable fields alternate with null); `n` varies the values. For tests and fuzzing.
+    #[cfg(any(test, feature = "unstable"))]
     #[doc(hidden)]
     pub fn sample_n(version: i16, n: usize) -> Self {
         Self {
@@ -300,6 +303,7 @@ impl Default for OffsetFetchRequestGroup {
 impl OffsetFetchRequestGroup {
     /// A deterministic value with every field of `version` set to a non-default value
     /// (nullable fields alternate with null); `n` varies the values. For tests and fuzzing.
+    #[cfg(any(test, feature = "unstable"))]
     #[doc(hidden)]
     pub fn sample_n(version: i16, n: usize) -> Self {
         Self {
@@ -387,6 +391,7 @@ impl Default for OffsetFetchRequestTopics {
 impl OffsetFetchRequestTopics {
     /// A deterministic value with every field of `version` set to a non-default value
     /// (nullable fields alternate with null); `n` varies the values. For tests and fuzzing.
+    #[cfg(any(test, feature = "unstable"))]
     #[doc(hidden)]
     pub fn sample_n(_version: i16, n: usize) -> Self {
         Self {

@@ -32,6 +32,7 @@ impl SaslHandshakeRequest {
     pub const FLEXIBLE_MIN: i16 = i16::MAX;
     /// A deterministic value with every field of `version` set to a non-default value
     /// (nullable fields alternate with null); `n` varies the values. For tests and fuzzing.
+    #[cfg(any(test, feature = "unstable"))]
     #[doc(hidden)]
     pub fn sample_n(_version: i16, n: usize) -> Self {
         Self {
@@ -39,6 +40,7 @@ impl SaslHandshakeRequest {
         }
     }
     /// A deterministic value with every field of `version` set (see `sample_n`).
+    #[cfg(any(test, feature = "unstable"))]
     #[doc(hidden)]
     pub fn sample(version: i16) -> Self {
         Self::sample_n(version, 0)
