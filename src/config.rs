@@ -843,7 +843,6 @@ impl ProducerSettings {
 
 /// `auto.offset.reset`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(dead_code)] // until the consumer takes ConsumerSettings
 pub(crate) enum AutoOffsetReset {
     /// `earliest`.
     Earliest,
@@ -855,7 +854,6 @@ pub(crate) enum AutoOffsetReset {
 
 /// `group.protocol`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(dead_code)] // until the consumer takes ConsumerSettings
 pub(crate) enum GroupProtocol {
     /// `classic`: JoinGroup/SyncGroup/Heartbeat, client-side assignment.
     Classic,
@@ -867,7 +865,6 @@ pub(crate) enum GroupProtocol {
 /// `group.id` is set (`fetch.max.wait.ms` is checked to be below
 /// `request.timeout.ms`, `heartbeat.interval.ms` below `session.timeout.ms`).
 #[derive(Clone, Debug)]
-#[allow(dead_code)] // until the consumer takes ConsumerSettings
 pub(crate) struct ConsumerSettings {
     /// Common settings; `retry.backoff.ms`, `request.timeout.ms` and
     /// `receive.message.max.bytes` are here.
@@ -904,7 +901,6 @@ pub(crate) struct ConsumerSettings {
 /// `default_api_timeout` and `client_rack` repeat the consumer's values so
 /// that the group needs nothing else.
 #[derive(Clone, Debug)]
-#[allow(dead_code)] // until the consumer takes ConsumerSettings
 pub(crate) struct GroupSettings {
     /// `group.id` (not empty).
     pub(crate) group_id: String,
@@ -935,7 +931,6 @@ pub(crate) struct GroupSettings {
     pub(crate) client_rack: Option<String>,
 }
 
-#[allow(dead_code)] // until the consumer takes ConsumerSettings
 impl GroupSettings {
     /// The auto-commit interval when `enable.auto.commit` is on.
     pub(crate) fn auto_commit(&self) -> Option<Duration> {
@@ -1159,7 +1154,6 @@ impl ConsumerConfig {
 
     /// The consumer's checked, typed settings (with its group's when
     /// `group.id` is set).
-    #[allow(dead_code)] // until the consumer takes ConsumerSettings
     pub(crate) fn settings(&self) -> Result<ConsumerSettings> {
         ConsumerSettings::read(&self.resolve()?)
     }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 pub use metadata::{Broker, ClusterMetadata, PartitionMetadata, TopicMetadata};
 pub use retry::Retry;
 
-use crate::config::{CommonSettings, Resolved};
+use crate::config::CommonSettings;
 use crate::error::{Error, Result};
 use crate::net::pool::{Backoff, random_unit};
 use crate::net::{BrokerAddress, Connection, ConnectionPool, ConnectionSettings, Security};
@@ -77,12 +77,6 @@ impl ClusterSettings {
             metadata_max_age: c.metadata_max_age,
             allow_auto_create_topics: true,
         })
-    }
-
-    /// [`ClusterSettings::from_settings`] of a resolved configuration: for
-    /// the consumer until it takes `ConsumerSettings` (then remove this).
-    pub(crate) fn from_config(c: &Resolved) -> Result<ClusterSettings> {
-        Self::from_settings(&CommonSettings::read(c))
     }
 
     /// The retry backoff (`retry.backoff.ms` doubling per attempt up to

@@ -156,7 +156,7 @@ impl Consumer {
             match action {
                 Action::Revoke(partitions) => {
                     let (g, mut ctx) = self.group_parts().expect("group");
-                    if g.core.s.auto_commit.is_some() {
+                    if g.core.s.auto_commit().is_some() {
                         let offsets: BTreeMap<_, _> = commit::consumed_offsets(ctx.subs)
                             .into_iter()
                             .filter(|(tp, _)| partitions.contains(tp))

@@ -72,7 +72,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 use crate::cluster::{Cluster, ClusterSettings};
-use crate::config::{ConsumerConfig, Resolved};
+use crate::config::{AutoOffsetReset, ConsumerConfig};
 use crate::error::{Error, Result};
 use crate::protocol::messages::{FetchResponse, ListOffsetsResponse};
 
@@ -220,35 +220,27 @@ impl Consumer {
     /// Builds a consumer; fails on invalid configuration. Nothing is
     /// connected until the first call that needs a broker.
     pub fn new(config: ConsumerConfig) -> Result<Consumer> {
-        let c = config.resolve()?;
-        let mut cluster_settings = ClusterSettings::from_config(&c)?;
-        cluster_settings.allow_auto_create_topics = c.bool("allow.auto.create.topics");
-        let request_timeout = c.millis("request.timeout.ms");
-        let max_wait = c.millis("fetch.max.wait.ms");
-        if max_wait >= request_timeout {
-            return Err(Error::config(
-                "fetch.max.wait.ms",
-                c.str("fetch.max.wait.ms"),
-                format!(
-                    "must be lower than request.timeout.ms ({} ms), or every fetch that waits for data would time out",
-                    request_timeout.as_millis()
-                ),
-            ));
-        }
+        let s = config.settings()?;
+        let mut cluster_settings = ClusterSettings::from_settings(&s.common)?;
+        cluster_settings.allow_auto_create_topics = s.allow_auto_create_topics;
         let settings = FetchSettings {
-            min_bytes: c.int("fetch.min.bytes") as i32,
-            max_wait,
-            max_bytes: c.int("fetch.max.bytes") as i32,
-            max_partition_bytes: c.int("max.partition.fetch.bytes") as i32,
-            max_poll_records: c.int("max.poll.records") as usize,
-            reset_policy: OffsetResetPolicy::parse(c.str("auto.offset.reset")),
-            read_committed: c.str("isolation.level") == "read_committed",
-            check_crcs: c.bool("check.crcs"),
-            retry_backoff: c.millis("retry.backoff.ms"),
-            api_timeout: c.millis("default.api.timeout.ms"),
-            rack: c.str("client.rack").to_string(),
-            max_response: c.int("receive.message.max.bytes") as usize,
-            partition_eof: c.bool("enable.partition.eof"),
+            min_bytes: s.fetch_min_bytes,
+            max_wait: s.fetch_max_wait,
+            max_bytes: s.fetch_max_bytes,
+            max_partition_bytes: s.max_partition_fetch_bytes,
+            max_poll_records: s.max_poll_records,
+            reset_policy: match s.auto_offset_reset {
+                AutoOffsetReset::Earliest => OffsetResetPolicy::Earliest,
+                AutoOffsetReset::Latest => OffsetResetPolicy::Latest,
+                AutoOffsetReset::None => OffsetResetPolicy::None,
+            },
+            read_committed: s.read_committed,
+            check_crcs: s.check_crcs,
+            retry_backoff: s.common.retry_backoff,
+            api_timeout: s.default_api_timeout,
+            rack: s.client_rack.clone().unwrap_or_default(),
+            max_response: s.common.receive_message_max_bytes,
+            partition_eof: s.enable_partition_eof,
         };
         let (tx, rx) = mpsc::channel();
         Ok(Consumer {
@@ -262,9 +254,7 @@ impl Consumer {
             events_sender: tx,
             closed: false,
             wakeup: Arc::new(AtomicBool::new(false)),
-            group: group_settings(&c)?
-                .map(group::Coordinator::new)
-                .transpose()?,
+            group: s.group.map(group::Coordinator::new).transpose()?,
             listener: None,
         })
     }
@@ -949,29 +939,6 @@ impl Drop for Consumer {
             log::warn!("closing the dropped consumer: {e}");
         }
     }
-}
-
-/// The group settings of a consumer configuration (None without group.id).
-fn group_settings(c: &Resolved) -> Result<Option<group::GroupSettings>> {
-    let Some(group_id) = c.opt_str("group.id") else {
-        return Ok(None);
-    };
-    Ok(Some(group::GroupSettings {
-        group_id: group_id.to_string(),
-        instance_id: c.opt_str("group.instance.id").map(str::to_string),
-        session_timeout: c.millis("session.timeout.ms"),
-        rebalance_timeout: c.millis("max.poll.interval.ms"),
-        heartbeat_interval: c.millis("heartbeat.interval.ms"),
-        auto_commit: c
-            .bool("enable.auto.commit")
-            .then(|| c.millis("auto.commit.interval.ms")),
-        retry_backoff: c.millis("retry.backoff.ms"),
-        api_timeout: c.millis("default.api.timeout.ms"),
-        exclude_internal_topics: c.bool("exclude.internal.topics"),
-        rack: c.opt_str("client.rack").map(str::to_string),
-        assignors: c.list("partition.assignment.strategy"),
-        consumer_protocol: c.str("group.protocol") == "consumer",
-    }))
 }
 
 /// Blocking iterator over records, from [`Consumer::iter`].

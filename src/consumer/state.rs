@@ -26,16 +26,6 @@ pub(crate) enum OffsetResetPolicy {
     None,
 }
 
-impl OffsetResetPolicy {
-    pub(crate) fn parse(s: &str) -> OffsetResetPolicy {
-        match s {
-            "earliest" => OffsetResetPolicy::Earliest,
-            "latest" => OffsetResetPolicy::Latest,
-            _ => OffsetResetPolicy::None,
-        }
-    }
-}
-
 /// Where a pending offset lookup should put the position.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ResetTo {

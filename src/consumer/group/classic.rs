@@ -222,7 +222,7 @@ impl Classic {
         let tx = ctx.events.clone();
         // The broker holds JoinGroup until every member joined: up to the
         // rebalance timeout, plus slack (as Java does).
-        let timeout = core.s.rebalance_timeout + Duration::from_secs(5);
+        let timeout = core.s.max_poll_interval + Duration::from_secs(5);
         let sent = conn.send_with_timeout(&req, version, timeout, move |r| {
             let _ = tx.send(Event::Group(Response::Join(token, r)));
         });
@@ -259,7 +259,7 @@ impl Classic {
                 user_data: a.subscription_user_data(&topic_vec, &owned),
                 owned_partitions: owned.clone(),
                 generation: core.generation,
-                rack: core.s.rack.clone(),
+                rack: core.s.client_rack.clone(),
             };
             protocols.push(JoinGroupRequestProtocol {
                 name: a.name().to_string(),
@@ -268,10 +268,10 @@ impl Classic {
             });
         }
         let version = conn.version::<JoinGroupRequest>()?;
-        if core.s.instance_id.is_some() && version < 5 {
+        if core.s.group_instance_id.is_some() && version < 5 {
             return Err(Error::config(
                 "group.instance.id",
-                core.s.instance_id.clone().unwrap_or_default(),
+                core.s.group_instance_id.clone().unwrap_or_default(),
                 format!(
                     "static membership needs JoinGroup v5+, broker {} supports up to v{version}",
                     conn.label()
@@ -281,9 +281,9 @@ impl Classic {
         Ok(JoinGroupRequest {
             group_id: core.s.group_id.clone(),
             session_timeout_ms: core.s.session_timeout.as_millis() as i32,
-            rebalance_timeout_ms: core.s.rebalance_timeout.as_millis() as i32,
+            rebalance_timeout_ms: core.s.max_poll_interval.as_millis() as i32,
             member_id: core.member_id.clone(),
-            group_instance_id: core.s.instance_id.clone(),
+            group_instance_id: core.s.group_instance_id.clone(),
             protocol_type: "consumer".into(),
             protocols,
             reason: None,
@@ -397,7 +397,7 @@ impl Classic {
             group_id: core.s.group_id.clone(),
             generation_id: core.generation,
             member_id: core.member_id.clone(),
-            group_instance_id: core.s.instance_id.clone(),
+            group_instance_id: core.s.group_instance_id.clone(),
             protocol_type: Some("consumer".into()),
             protocol_name: Some(protocol.clone()),
             assignments,
@@ -409,7 +409,7 @@ impl Classic {
         };
         let token = core.token();
         let tx = ctx.events.clone();
-        let timeout = core.s.rebalance_timeout + Duration::from_secs(5);
+        let timeout = core.s.max_poll_interval + Duration::from_secs(5);
         let sent = conn.version::<SyncGroupRequest>().and_then(|v| {
             conn.send_with_timeout(&sync, v, timeout, move |r| {
                 let _ = tx.send(Event::Group(Response::Sync(token, r)));
@@ -467,7 +467,7 @@ impl Classic {
             Instant::now()
                 + core
                     .s
-                    .api_timeout
+                    .default_api_timeout
                     .min(ctx.cluster.settings().connection.request_timeout),
         )?;
         let counts: BTreeMap<String, i32> = all_topics
@@ -621,7 +621,7 @@ impl Classic {
         core.poll_timeout_left = false;
         self.last_heartbeat = now;
         self.heartbeat_in_flight = false;
-        if let Some(i) = core.s.auto_commit {
+        if let Some(i) = core.s.auto_commit() {
             core.next_auto_commit = now + i;
         }
         if !revoked.is_empty() {
@@ -648,7 +648,7 @@ impl Classic {
             group_id: core.s.group_id.clone(),
             generation_id: core.generation,
             member_id: core.member_id.clone(),
-            group_instance_id: core.s.instance_id.clone(),
+            group_instance_id: core.s.group_instance_id.clone(),
             ..Default::default()
         };
         let generation = core.generation;
@@ -709,7 +709,7 @@ impl Classic {
                     format!(
                         "{}: another consumer uses group.instance.id {}",
                         core.context(),
-                        core.s.instance_id.as_deref().unwrap_or("")
+                        core.s.group_instance_id.as_deref().unwrap_or("")
                     ),
                 ));
                 core.lose_partitions(ctx);
@@ -757,7 +757,7 @@ impl MemberProtocol for Classic {
 
     fn leave(&mut self, core: &mut Core, ctx: &mut Ctx, reason: &str, deadline: Option<Instant>) {
         self.phase = Phase::Idle;
-        if core.member_id.is_empty() || core.s.instance_id.is_some() {
+        if core.member_id.is_empty() || core.s.group_instance_id.is_some() {
             return;
         }
         let Some(conn) = core.coordinator_now(ctx) else {
@@ -771,7 +771,7 @@ impl MemberProtocol for Classic {
                 group_id: core.s.group_id.clone(),
                 members: vec![MemberIdentity {
                     member_id: core.member_id.clone(),
-                    group_instance_id: core.s.instance_id.clone(),
+                    group_instance_id: core.s.group_instance_id.clone(),
                     reason: Some(reason.to_string()),
                     ..Default::default()
                 }],

@@ -40,7 +40,7 @@ pub(crate) fn commit_failed(core: &Core, code: Option<KafkaCode>) -> Error {
         msg.push_str(&format!(
             "The time between calls to poll() was longer than max.poll.interval.ms ({} ms), so this member left the group. \
              Increase max.poll.interval.ms, or reduce the work per poll with a smaller max.poll.records; the next poll() rejoins.",
-            core.s.rebalance_timeout.as_millis()
+            core.s.max_poll_interval.as_millis()
         ));
     } else {
         msg.push_str(
@@ -88,7 +88,7 @@ fn commit_request(
         generation_id_or_member_epoch: generation,
         member_id,
         group_instance_id: if core.joined {
-            core.s.instance_id.clone()
+            core.s.group_instance_id.clone()
         } else {
             None
         },
@@ -161,8 +161,8 @@ pub(crate) fn commit_sync(
     if offsets.is_empty() {
         return Ok(());
     }
-    let deadline = limit.map_or(now + core.s.api_timeout, |l| {
-        l.min(now + core.s.api_timeout)
+    let deadline = limit.map_or(now + core.s.default_api_timeout, |l| {
+        l.min(now + core.s.default_api_timeout)
     });
     let cluster = ctx.cluster.clone();
     let mut retry = Retry::new(&cluster, deadline);
@@ -253,7 +253,7 @@ pub(crate) fn handle_commit(
 
 /// Auto-commit (asynchronous) when `auto.commit.interval.ms` passed.
 pub(crate) fn maybe_auto_commit(core: &mut Core, ctx: &mut Ctx, now: Instant) {
-    let Some(interval) = core.s.auto_commit else {
+    let Some(interval) = core.s.auto_commit() else {
         return;
     };
     if !core.joined || now < core.next_auto_commit {
@@ -390,7 +390,7 @@ pub(crate) fn committed(
     ctx: &mut Ctx,
     partitions: &[TopicPartition],
 ) -> Result<Committed> {
-    let deadline = Instant::now() + core.s.api_timeout;
+    let deadline = Instant::now() + core.s.default_api_timeout;
     let cluster = ctx.cluster.clone();
     let mut retry = Retry::new(&cluster, deadline);
     let group_id = core.s.group_id.clone();

@@ -72,9 +72,9 @@ impl Kip848 {
             group_id: core.s.group_id.clone(),
             member_id: core.member_id.clone(),
             member_epoch: epoch,
-            instance_id: core.s.instance_id.clone(),
-            rack_id: core.s.rack.clone(),
-            rebalance_timeout_ms: core.s.rebalance_timeout.as_millis().min(i32::MAX as u128) as i32,
+            instance_id: core.s.group_instance_id.clone(),
+            rack_id: core.s.client_rack.clone(),
+            rebalance_timeout_ms: core.s.max_poll_interval.as_millis().min(i32::MAX as u128) as i32,
             subscribed_topic_names: Some(topics),
             // An empty regex says "no regex subscription" (it clears a
             // previous one); librdkafka sends both fields together too, and
@@ -156,7 +156,7 @@ impl Kip848 {
                     core.member_id = id;
                 }
                 if !core.joined {
-                    if let Some(i) = core.s.auto_commit {
+                    if let Some(i) = core.s.auto_commit() {
                         core.next_auto_commit = Instant::now() + i;
                     }
                 }
@@ -277,7 +277,11 @@ impl MemberProtocol for Kip848 {
     }
 
     fn leave(&mut self, core: &mut Core, ctx: &mut Ctx, _reason: &str, limit: Option<Instant>) {
-        let epoch = if core.s.instance_id.is_some() { -2 } else { -1 };
+        let epoch = if core.s.group_instance_id.is_some() {
+            -2
+        } else {
+            -1
+        };
         if core.member_id.is_empty() || self.member_epoch <= 0 {
             return;
         }

@@ -59,6 +59,8 @@ use std::time::{Duration, Instant};
 use super::state::Subscriptions;
 use super::{Consumer, Event, TopicPartition};
 use crate::cluster::{Broker, Cluster, Retry};
+use crate::config::GroupProtocol;
+pub(crate) use crate::config::GroupSettings;
 use crate::error::{Error, Result};
 use crate::net::{BrokerAddress, Connection};
 use crate::protocol::KafkaCode;
@@ -193,22 +195,6 @@ pub(crate) trait MemberProtocol: Send {
 
 type CommitCallback = Box<dyn FnOnce(Result<()>) + Send>;
 
-/// The group settings (from the consumer's configuration).
-pub(crate) struct GroupSettings {
-    pub group_id: String,
-    pub instance_id: Option<String>,
-    pub session_timeout: Duration,
-    pub rebalance_timeout: Duration,
-    pub heartbeat_interval: Duration,
-    pub auto_commit: Option<Duration>,
-    pub retry_backoff: Duration,
-    pub api_timeout: Duration,
-    pub exclude_internal_topics: bool,
-    pub rack: Option<String>,
-    pub assignors: Vec<String>,
-    pub consumer_protocol: bool,
-}
-
 /// State both group protocols share.
 pub(crate) struct Core {
     pub s: GroupSettings,
@@ -281,13 +267,11 @@ impl Core {
     /// up to retry.backoff.max.ms, with jitter), the one formula of
     /// [`Retry`].
     pub(crate) fn backoff(ctx: &Ctx, failures: u32) -> Duration {
-        let s = ctx.cluster.settings();
-        crate::net::pool::Backoff {
-            initial: s.retry_backoff,
-            max: s.retry_backoff_max,
-        }
-        .delay(failures + 1)
-        .max(ctx.cluster.min_backoff())
+        ctx.cluster
+            .settings()
+            .retry_policy()
+            .delay(failures + 1)
+            .max(ctx.cluster.min_backoff())
     }
 
     /// The coordinator connection when it is known; otherwise starts (or
@@ -476,7 +460,7 @@ impl Core {
             self.offset_fetch_retry_at
                 .filter(|_| self.offset_fetch.is_none()),
             self.s
-                .auto_commit
+                .auto_commit()
                 .filter(|_| self.joined)
                 .map(|_| self.next_auto_commit),
         ]
@@ -584,10 +568,10 @@ pub(crate) struct Coordinator {
 impl Coordinator {
     /// The coordinator for `s` (classic or consumer protocol).
     pub(crate) fn new(s: GroupSettings) -> Result<Coordinator> {
-        let protocol: Box<dyn MemberProtocol> = if s.consumer_protocol {
+        let protocol: Box<dyn MemberProtocol> = if s.group_protocol == GroupProtocol::Consumer {
             Box::new(kip848::Kip848::new())
         } else {
-            Box::new(classic::Classic::new(&s.assignors)?)
+            Box::new(classic::Classic::new(&s.partition_assignment_strategy)?)
         };
         let now = Instant::now();
         Ok(Coordinator {
@@ -635,7 +619,7 @@ impl Coordinator {
             group_id: self.core.s.group_id.clone(),
             generation_id: self.core.generation,
             member_id: self.core.member_id.clone(),
-            group_instance_id: self.core.s.instance_id.clone(),
+            group_instance_id: self.core.s.group_instance_id.clone(),
         }
     }
 
@@ -654,12 +638,12 @@ impl Coordinator {
         }
         let away = now.saturating_duration_since(self.core.last_poll);
         self.core.last_poll = now;
-        if self.core.joined && away > self.core.s.rebalance_timeout {
+        if self.core.joined && away > self.core.s.max_poll_interval {
             log::warn!(
                 "{}: {} ms between polls is more than max.poll.interval.ms ({} ms); leaving the group",
                 self.core.context(),
                 away.as_millis(),
-                self.core.s.rebalance_timeout.as_millis()
+                self.core.s.max_poll_interval.as_millis()
             );
             self.leave_after_poll_timeout(ctx);
         }
@@ -763,7 +747,7 @@ impl Coordinator {
     ) -> Result<()> {
         let now = Instant::now();
         if self.core.joined
-            && now.saturating_duration_since(self.core.last_poll) > self.core.s.rebalance_timeout
+            && now.saturating_duration_since(self.core.last_poll) > self.core.s.max_poll_interval
         {
             self.leave_after_poll_timeout(ctx);
             return Err(commit::commit_failed(&self.core, None));
@@ -786,7 +770,7 @@ impl Coordinator {
             return (Vec::new(), Ok(()));
         }
         let mut result = Ok(());
-        if self.core.s.auto_commit.is_some() {
+        if self.core.s.auto_commit().is_some() {
             let offsets = commit::consumed_offsets(ctx.subs);
             result = self.commit_sync(ctx, &offsets, deadline, true);
         }
