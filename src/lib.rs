@@ -40,11 +40,20 @@ pub mod producer;
 // feature `unstable` re-exports their contents, with no semver guarantee, as
 // `kafka_blocking::unstable::{protocol, net, cluster}`. Without it, what the
 // clients do not use is dead code.
-#[cfg_attr(not(feature = "unstable"), allow(dead_code, unreachable_pub, unused_imports))]
+#[cfg_attr(
+    not(feature = "unstable"),
+    allow(dead_code, unreachable_pub, unused_imports)
+)]
 mod cluster;
-#[cfg_attr(not(feature = "unstable"), allow(dead_code, unreachable_pub, unused_imports))]
+#[cfg_attr(
+    not(feature = "unstable"),
+    allow(dead_code, unreachable_pub, unused_imports)
+)]
 mod net;
-#[cfg_attr(not(feature = "unstable"), allow(dead_code, unreachable_pub, unused_imports))]
+#[cfg_attr(
+    not(feature = "unstable"),
+    allow(dead_code, unreachable_pub, unused_imports)
+)]
 mod protocol;
 #[cfg(feature = "unstable")]
 pub mod unstable;

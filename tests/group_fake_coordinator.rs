@@ -47,6 +47,9 @@ enum Never {
     Sync,
     /// JoinGroup says REBALANCE_IN_PROGRESS.
     Join,
+    /// JoinGroup succeeds, SyncGroup says FENCED_INSTANCE_ID (another
+    /// process joined with this static member's group.instance.id).
+    Fenced,
 }
 
 struct Fake {
@@ -151,7 +154,7 @@ fn serve(mut s: TcpStream, port: u16, never: Never, joins: &AtomicUsize) {
                 joins.fetch_add(1, Ordering::SeqCst);
                 thread::sleep(PAUSE);
                 let resp = match never {
-                    Never::Sync => JoinGroupResponse {
+                    Never::Sync | Never::Fenced => JoinGroupResponse {
                         generation_id: joins.load(Ordering::SeqCst) as i32,
                         protocol_name: Some(req.protocols[0].name.clone()),
                         leader: "m-1".into(),
@@ -174,8 +177,12 @@ fn serve(mut s: TcpStream, port: u16, never: Never, joins: &AtomicUsize) {
             }
             14 => {
                 thread::sleep(PAUSE);
+                let code = match never {
+                    Never::Fenced => KafkaCode::FencedInstanceId,
+                    _ => KafkaCode::RebalanceInProgress,
+                };
                 let resp = SyncGroupResponse {
-                    error_code: KafkaCode::RebalanceInProgress.code(),
+                    error_code: code.code(),
                     assignment: Bytes::from(Vec::new()),
                     ..Default::default()
                 };
@@ -242,4 +249,44 @@ fn poll_returns_when_sync_group_keeps_asking_to_rejoin() {
 #[test]
 fn poll_returns_when_join_group_keeps_saying_rebalance_in_progress() {
     poll_returns_while_the_group_never_settles(Never::Join);
+}
+
+/// Issue 12, point 3: FENCED_INSTANCE_ID answered to SyncGroup is fatal for a
+/// static member, with an error naming the instance id and what to do; the
+/// member is not left holding partitions. (The librdkafka mock answers an
+/// injected SyncGroup error with null assignment bytes, which no client can
+/// decode, and real Kafka gives this answer only when a second process with
+/// the same id joins between this member's JoinGroup and SyncGroup: hence
+/// the scripted coordinator.)
+#[test]
+fn fenced_instance_id_from_sync_group_is_fatal_with_a_clear_error() {
+    let fake = start(Never::Fenced);
+    deadline::within(Duration::from_secs(60), "poll", move || {
+        let mut c = Consumer::new(
+            ConsumerConfig::new()
+                .bootstrap_servers(&format!("127.0.0.1:{}", fake.port))
+                .set("group.id", "fenced-static")
+                .set("group.instance.id", "worker-1")
+                .set("retry.backoff.ms", 20)
+                .set("session.timeout.ms", 6000)
+                .set("max.poll.interval.ms", 10000),
+        )
+        .unwrap();
+        c.subscribe(&[TOPIC]).unwrap();
+        let until = Instant::now() + Duration::from_secs(30);
+        let err = loop {
+            assert!(Instant::now() < until, "FENCED_INSTANCE_ID never raised");
+            if let Err(e) = c.poll(Duration::from_millis(200)) {
+                break e;
+            }
+        };
+        assert_eq!(err.kafka_code(), Some(KafkaCode::FencedInstanceId), "{err}");
+        assert!(err.is_fatal(), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("group.instance.id worker-1") && text.contains("SyncGroup"),
+            "the error names the instance id and the request: {text}"
+        );
+        assert!(c.assignment().is_empty(), "{:?}", c.assignment());
+    });
 }

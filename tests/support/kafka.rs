@@ -317,50 +317,7 @@ impl KafkaCluster {
     /// `org.apache.kafka.tools.AclCommand`) with `args`; returns its stdout, or
     /// an error with its output when it fails or runs longer than 60 s.
     pub fn run_tool(&self, class: &str, args: &[&str]) -> io::Result<String> {
-        let mut child = Command::new("java")
-            .args(JAVA_TOOL_OPTS)
-            .arg("-cp")
-            .arg(classpath()?)
-            .arg(class)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        let mut stdout = child.stdout.take().expect("piped stdout");
-        let mut stderr = child.stderr.take().expect("piped stderr");
-        let out_reader = thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stdout.read_to_string(&mut s);
-            s
-        });
-        let err_reader = thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stderr.read_to_string(&mut s);
-            s
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let status = loop {
-            if let Some(status) = child.try_wait()? {
-                break Some(status);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            thread::sleep(Duration::from_millis(20));
-        };
-        let out = out_reader.join().unwrap_or_default();
-        let err = err_reader.join().unwrap_or_default();
-        match status {
-            Some(s) if s.success() => Ok(out),
-            _ => Err(io::Error::other(format!(
-                "{class} {} {}:\n{out}{err}",
-                args.join(" "),
-                status.map_or_else(|| "ran over 60 s".to_string(), |s| format!("failed ({s})"))
-            ))),
-        }
+        java_tool(class, args)
     }
 
     /// Adds ACLs with `org.apache.kafka.tools.AclCommand --add` over the
@@ -686,5 +643,56 @@ impl Drop for KafkaCluster {
         } else {
             let _ = fs::remove_dir_all(&self.dir);
         }
+    }
+}
+
+/// Runs a Kafka command-line tool class (e.g.
+/// `org.apache.kafka.tools.TopicCommand`) with the test bed's jars against any
+/// broker named in `args`; its stdout, or an error with its output after a
+/// failure or 60 s.
+pub fn java_tool(class: &str, args: &[&str]) -> io::Result<String> {
+    let mut child = Command::new("java")
+        .args(JAVA_TOOL_OPTS)
+        .arg("-cp")
+        .arg(classpath()?)
+        .arg(class)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let out_reader = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err_reader = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let out = out_reader.join().unwrap_or_default();
+    let err = err_reader.join().unwrap_or_default();
+    match status {
+        Some(s) if s.success() => Ok(out),
+        _ => Err(io::Error::other(format!(
+            "{class} {} {}:\n{out}{err}",
+            args.join(" "),
+            status.map_or_else(|| "ran over 60 s".to_string(), |s| format!("failed ({s})"))
+        ))),
     }
 }

@@ -61,8 +61,13 @@ pub(crate) struct Classic {
     is_leader: bool,
     /// Topics the subscription resolved to at the last join.
     joined_topics: BTreeSet<String>,
-    /// Partition counts of `joined_topics` at the last join.
+    /// Partition counts at the last join of the topics this member watches
+    /// for changes: the whole group's subscription when it led (as Java's
+    /// assignmentSnapshot), its own topics otherwise.
     joined_counts: BTreeMap<String, i32>,
+    /// The counts the leader assigned from (every member's topics; 0 for a
+    /// topic missing from metadata), until the join completes.
+    assigned_counts: Option<BTreeMap<String, i32>>,
     /// No JoinGroup before this (after a failed or "join again" round).
     join_retry_at: Option<Instant>,
     join_failures: u32,
@@ -94,6 +99,7 @@ impl Classic {
             is_leader: false,
             joined_topics: BTreeSet::new(),
             joined_counts: BTreeMap::new(),
+            assigned_counts: None,
             join_retry_at: None,
             join_failures: 0,
             last_heartbeat: Instant::now(),
@@ -346,6 +352,11 @@ impl Classic {
                 self.retry_after(Duration::ZERO);
                 return;
             }
+            Some(KafkaCode::FencedInstanceId) => {
+                core.fatal = Some(fenced_instance(core, "JoinGroup"));
+                self.retry_after(core.s.retry_backoff);
+                return;
+            }
             Some(code) => {
                 let e = Error::Kafka {
                     code,
@@ -378,6 +389,7 @@ impl Classic {
             resp.member_id,
             if leader { "leader" } else { "follower" }
         );
+        self.assigned_counts = None;
         let assignments = if leader && !resp.skip_assignment {
             match self.lead_assignment(core, ctx, &protocol, &resp.members) {
                 Ok(a) => a,
@@ -474,6 +486,16 @@ impl Classic {
             .iter()
             .filter_map(|t| md.partition_count(t).map(|n| (t.clone(), n as i32)))
             .collect();
+        // The leader watches every member's topics, not only its own: a
+        // partition added to a topic only a follower reads must rebalance
+        // the group too. Their metadata is kept fresh from now on.
+        ctx.cluster.add_topics(&list);
+        self.assigned_counts = Some(
+            all_topics
+                .iter()
+                .map(|t| (t.clone(), counts.get(t).copied().unwrap_or(0)))
+                .collect(),
+        );
         let assignor = self
             .assignors
             .iter()
@@ -545,6 +567,13 @@ impl Classic {
                 self.retry_after(Duration::ZERO);
                 return;
             }
+            Some(KafkaCode::FencedInstanceId) => {
+                core.fatal = Some(fenced_instance(core, "SyncGroup"));
+                core.lose_partitions(ctx);
+                core.reset_membership(true);
+                self.retry_after(core.s.retry_backoff);
+                return;
+            }
             Some(code) => {
                 let e = Error::Kafka {
                     code,
@@ -611,10 +640,14 @@ impl Classic {
             .collect();
         // A subscribed topic missing from metadata counts as 0 partitions, so
         // that check_subscription_changes rejoins once it appears.
-        self.joined_counts = topics
-            .iter()
-            .map(|t| (t.clone(), md.partition_count(t).map_or(0, |n| n as i32)))
-            .collect();
+        let assigned = self.assigned_counts.take();
+        self.joined_counts = match assigned {
+            Some(counts) if self.is_leader => counts,
+            _ => topics
+                .iter()
+                .map(|t| (t.clone(), md.partition_count(t).map_or(0, |n| n as i32)))
+                .collect(),
+        };
         self.joined_topics = topics;
         core.joined = true;
         core.needs_join = false;
@@ -704,14 +737,7 @@ impl Classic {
             }
             Some(c) if is_coordinator_error(c) => core.coordinator_dead(ctx),
             Some(KafkaCode::FencedInstanceId) => {
-                core.fatal = Some(Error::kafka(
-                    KafkaCode::FencedInstanceId,
-                    format!(
-                        "{}: another consumer uses group.instance.id {}",
-                        core.context(),
-                        core.s.group_instance_id.as_deref().unwrap_or("")
-                    ),
-                ));
+                core.fatal = Some(fenced_instance(core, "Heartbeat"));
                 core.lose_partitions(ctx);
                 core.reset_membership(true);
             }
@@ -810,5 +836,19 @@ impl MemberProtocol for Classic {
     fn set_assignors(&mut self, assignors: Vec<Box<dyn PartitionAssignor>>) -> Result<()> {
         self.assignors = assignors;
         Ok(())
+    }
+}
+
+/// FENCED_INSTANCE_ID: another member runs with this static member's
+/// `group.instance.id`. Fatal, as in Java: retrying would fence the other one.
+fn fenced_instance(core: &Core, api: &str) -> Error {
+    Error::Kafka {
+        code: KafkaCode::FencedInstanceId,
+        context: format!("{api} for {}", core.context()),
+        message: Some(format!(
+            "another consumer is running with group.instance.id {}; give every member its own \
+             group.instance.id (or stop the other one), then create a new consumer",
+            core.s.group_instance_id.as_deref().unwrap_or("")
+        )),
     }
 }
