@@ -13,6 +13,7 @@ use super::group::{
 };
 use super::{Consumer, TopicPartition};
 use crate::error::{Error, Result};
+use crate::protocol::KafkaCode;
 
 fn no_group() -> Error {
     Error::InvalidArgument(
@@ -226,10 +227,66 @@ impl Consumer {
         offsets: &BTreeMap<TopicPartition, OffsetAndMetadata>,
     ) -> Result<()> {
         self.ensure_open()?;
-        let (g, mut ctx) = self.group_parts().ok_or_else(no_group)?;
-        let r = g.commit_sync(&mut ctx, offsets, None, false);
-        self.run_group_actions(None);
-        r.map_err(|e| self.fetcher.cluster.annotate(e))
+        let (g, _) = self.group_parts().ok_or_else(no_group)?;
+        let deadline = Instant::now() + g.core.s.default_api_timeout;
+        loop {
+            let (g, mut ctx) = self.group_parts().ok_or_else(no_group)?;
+            let r = g.commit_sync(&mut ctx, offsets, Some(deadline), false);
+            self.run_group_actions(None);
+            match r {
+                // KIP-848: the epoch moved on (a heartbeat answer not handled
+                // yet). Heartbeat now and commit again with the epoch it
+                // brings, as Java does, within default.api.timeout.ms.
+                Err(e)
+                    if e.kafka_code() == Some(KafkaCode::StaleMemberEpoch)
+                        && Instant::now() < deadline =>
+                {
+                    log::debug!("{e}; heartbeating for the current epoch");
+                    self.refresh_member_epoch(deadline)?;
+                }
+                r => return r.map_err(|e| self.fetcher.cluster.annotate(e)),
+            }
+        }
+    }
+
+    /// Sends a heartbeat now and handles events until its answer arrived (or
+    /// `deadline`): the member epoch is then current.
+    fn refresh_member_epoch(&mut self, deadline: Instant) -> Result<()> {
+        let Some(g) = self.group.as_mut() else {
+            return Ok(());
+        };
+        g.heartbeat_now();
+        let before = g.core.generation;
+        self.group_step(Instant::now(), deadline)?;
+        while Instant::now() < deadline {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            match self
+                .events
+                .recv_timeout(wait.min(std::time::Duration::from_millis(100)))
+            {
+                Ok(event) => {
+                    let heartbeat = matches!(
+                        event,
+                        super::Event::Group(
+                            Response::MemberHeartbeat(..) | Response::Heartbeat(..)
+                        )
+                    );
+                    self.handle(event);
+                    if heartbeat {
+                        break;
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    // Coordinator discovery or a backoff may be pending.
+                    self.group_step(Instant::now(), deadline)?;
+                }
+                Err(_) => return Err(Error::Closed("consumer".into())),
+            }
+        }
+        if let Some(g) = self.group.as_ref() {
+            log::debug!("member epoch {before} -> {}", g.core.generation);
+        }
+        Ok(())
     }
 
     /// Commits every consumed position without waiting; `callback` gets the

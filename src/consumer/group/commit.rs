@@ -118,12 +118,26 @@ fn commit_result(core: &mut Core, ctx: &mut Ctx, resp: &OffsetCommitResponse) ->
         return Ok(());
     };
     match code {
-        KafkaCode::IllegalGeneration | KafkaCode::UnknownMemberId | KafkaCode::FencedInstanceId => {
+        KafkaCode::IllegalGeneration
+        | KafkaCode::UnknownMemberId
+        | KafkaCode::FencedInstanceId
+        | KafkaCode::FencedMemberEpoch => {
+            // FENCED_MEMBER_EPOCH (KIP-848): the member rejoins with epoch 0
+            // and keeps its member id, as Java.
             let e = commit_failed(core, Some(code));
             core.lose_partitions(ctx);
-            core.reset_membership(code != KafkaCode::IllegalGeneration);
+            core.reset_membership(matches!(
+                code,
+                KafkaCode::UnknownMemberId | KafkaCode::FencedInstanceId
+            ));
             Err(e)
         }
+        // KIP-848: the commit carried an epoch older than the member's: the
+        // caller retries once the next heartbeat brought the current one.
+        KafkaCode::StaleMemberEpoch => Err(Error::kafka(
+            code,
+            format!("OffsetCommit for {} ({tp})", core.context()),
+        )),
         KafkaCode::RebalanceInProgress => {
             core.needs_join = true;
             Err(Error::Kafka {

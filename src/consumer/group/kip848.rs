@@ -137,6 +137,24 @@ impl Kip848 {
         };
         match KafkaCode::from_code(resp.error_code) {
             None => {
+                if resp.member_epoch != self.member_epoch || resp.assignment.is_some() {
+                    log::debug!(
+                        "{}: member epoch {} -> {}{}",
+                        core.context(),
+                        self.member_epoch,
+                        resp.member_epoch,
+                        match &resp.assignment {
+                            Some(a) => format!(
+                                ", target assignment of {} partitions",
+                                a.topic_partitions
+                                    .iter()
+                                    .map(|t| t.partitions.len())
+                                    .sum::<usize>()
+                            ),
+                            None => String::new(),
+                        }
+                    );
+                }
                 self.member_epoch = resp.member_epoch;
                 if resp.heartbeat_interval_ms > 0 {
                     self.heartbeat_interval =
@@ -254,6 +272,13 @@ impl MemberProtocol for Kip848 {
         if core.member_id.is_empty() {
             core.member_id = new_member_id();
         }
+        // Membership ended elsewhere (a commit answered FENCED_MEMBER_EPOCH
+        // or UNKNOWN_MEMBER_ID): rejoin with epoch 0.
+        if core.generation < 0 && self.member_epoch > 0 {
+            self.member_epoch = 0;
+            self.target = None;
+            self.next_heartbeat = now;
+        }
         self.apply_target(core, ctx, now);
         if core.subscription.is_none() || self.in_flight || now < self.next_heartbeat {
             return Ok(());
@@ -300,6 +325,10 @@ impl MemberProtocol for Kip848 {
         }
         self.member_epoch = 0;
         self.in_flight = false;
+    }
+
+    fn heartbeat_now(&mut self) {
+        self.next_heartbeat = Instant::now();
     }
 
     fn rebalancing(&self, core: &Core) -> bool {

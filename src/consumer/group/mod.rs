@@ -187,6 +187,8 @@ pub(crate) trait MemberProtocol: Send {
     /// Leaves the group (LeaveGroup, or the leave heartbeat), waiting no
     /// longer than `deadline`.
     fn leave(&mut self, core: &mut Core, ctx: &mut Ctx, reason: &str, deadline: Option<Instant>);
+    /// Makes the next step send a heartbeat at once.
+    fn heartbeat_now(&mut self);
     /// A rebalance is pending or under way (no settled assignment).
     fn rebalancing(&self, core: &Core) -> bool;
     /// Installs custom assignors (classic protocol only).
@@ -621,6 +623,12 @@ impl Coordinator {
             member_id: self.core.member_id.clone(),
             group_instance_id: self.core.s.group_instance_id.clone(),
         }
+    }
+
+    /// Makes the next step heartbeat at once (e.g. to learn the current
+    /// member epoch after STALE_MEMBER_EPOCH).
+    pub(crate) fn heartbeat_now(&mut self) {
+        self.protocol.heartbeat_now();
     }
 
     /// True while a subscribed member has no settled assignment.
