@@ -849,6 +849,25 @@ fn group_members_process_everything_through_a_rolling_restart_both_protocols() {
         "{:>6.1?}: both groups processing; rolling restart",
         t0.elapsed()
     );
+    // Rebalances seen so far (generations / member epochs, listener calls):
+    // the rolling restart changes no membership, so it must add none
+    // (issue 12, point 4: a coordinator move is rediscovery, not a rejoin).
+    let rebalance_marks = |groups: &[Arc<Group>]| -> Vec<Vec<(usize, u64)>> {
+        groups
+            .iter()
+            .map(|g| {
+                (0..MEMBERS)
+                    .map(|m| {
+                        (
+                            g.generations[m].lock().unwrap().len(),
+                            g.listener_calls[m].load(Ordering::Relaxed),
+                        )
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let before_restart = rebalance_marks(&groups);
     // The rolling restart, noting each group's coordinator before every stop
     // and at the end: each must have moved at least once.
     let mut coordinators: Vec<Vec<i32>> = vec![Vec::new(); groups.len()];
@@ -871,6 +890,7 @@ fn group_members_process_everything_through_a_rolling_restart_both_protocols() {
         bring_back(lease.cluster_mut(), id, t0);
     }
     note_coordinators(&mut coordinators);
+    let after_restart_marks = rebalance_marks(&groups);
     // Where each journal stood when the cluster was whole again: every
     // member must process records written after that (none stuck).
     let after_restart: Vec<usize> = groups
@@ -1005,6 +1025,18 @@ fn group_members_process_everything_through_a_rolling_restart_both_protocols() {
             }
         }
         check.close();
+    }
+    for ((g, before), after) in groups.iter().zip(&before_restart).zip(&after_restart_marks) {
+        eprintln!(
+            "{} group: (generations seen, listener calls) per member before the rolling restart {before:?}, after {after:?}",
+            g.protocol
+        );
+        if g.protocol == "classic" && before != after {
+            failures.push(format!(
+                "classic group: the rolling restart (no membership change) caused rebalances: \
+                 (generations seen, listener calls) per member went from {before:?} to {after:?}"
+            ));
+        }
     }
     assert!(stuck.is_empty(), "members stuck: {stuck:#?}");
     assert!(failures.is_empty(), "{failures:#?}");

@@ -1,6 +1,17 @@
-//! The fetch side of the poll loop: one Fetch request in flight per leader
-//! broker, responses turned into buffered [`CompletedFetch`]es, offset resets
-//! (ListOffsets) for partitions without a position.
+//! The fetch side of the poll loop: one Fetch request in flight per broker
+//! fetched from, responses turned into buffered [`CompletedFetch`]es, offset
+//! resets (ListOffsets) for partitions without a position.
+//!
+//! A partition is fetched from its leader, or from the replica the leader
+//! named as its preferred read replica (fetch from the closest replica,
+//! KIP-392: brokers with a `replica.selector.class` answer a Fetch carrying
+//! the consumer's `client.rack` with that replica and no records). As in
+//! Java, the replica is used until `metadata.max.age.ms` after it was named,
+//! and the partition goes back to the leader at once when the replica leaves
+//! the metadata (or is offline), when the leader changes, and after any
+//! failed fetch from the replica (a partition or request error, including
+//! OFFSET_OUT_OF_RANGE, which then resets nothing: the leader decides; a lost
+//! connection). ListOffsets always goes to the leader.
 //!
 //! Everything here runs on the application's thread inside `poll`; requests
 //! are sent with [`Connection::send`](crate::net::Connection::send), whose
@@ -12,7 +23,7 @@ use std::sync::Arc;
 use std::sync::mpsc::Sender;
 use std::time::{Duration, Instant};
 
-use crate::cluster::{Cluster, ClusterMetadata, is_routing_error};
+use crate::cluster::{Cluster, ClusterMetadata, PartitionMetadata, is_routing_error};
 use crate::error::{Error, Result};
 use crate::protocol::KafkaCode;
 use crate::protocol::messages::fetch_response::PartitionData;
@@ -47,13 +58,23 @@ pub(crate) struct FetchSettings {
     pub partition_eof: bool,
 }
 
+/// What a Fetch request asked of one partition.
+#[derive(Clone, Copy, Debug)]
+struct Sent {
+    generation: u64,
+    fetch_offset: i64,
+    max_bytes: i32,
+    /// The partition's leader and leader epoch when the request was built:
+    /// a request to another broker went to its preferred read replica.
+    leader: (i32, i32),
+}
+
 /// A Fetch request in flight: what each partition was asked at.
 struct InFlightFetch {
     id: u64,
     version: i16,
     full: bool,
-    /// Partition → (generation, fetch offset, partition max bytes).
-    sent: HashMap<TopicPartition, (u64, i64, i32)>,
+    sent: HashMap<TopicPartition, Sent>,
 }
 
 /// Per-broker fetch state.
@@ -87,13 +108,22 @@ pub(crate) struct Fetcher {
     fetch_rotation: usize,
 }
 
+/// A partition's metadata, when known.
+fn partition_of<'a>(
+    md: &'a ClusterMetadata,
+    topic: &str,
+    partition: i32,
+) -> Option<&'a PartitionMetadata> {
+    let t = md.topics.get(topic)?;
+    match t.partitions.get(partition as usize) {
+        Some(p) if p.partition == partition => Some(p),
+        _ => t.partitions.iter().find(|p| p.partition == partition),
+    }
+}
+
 /// The leader of a partition and its epoch, when known.
 pub(crate) fn leader_of(md: &ClusterMetadata, topic: &str, partition: i32) -> Option<(i32, i32)> {
-    let t = md.topics.get(topic)?;
-    let p = match t.partitions.get(partition as usize) {
-        Some(p) if p.partition == partition => p,
-        _ => t.partitions.iter().find(|p| p.partition == partition)?,
-    };
+    let p = partition_of(md, topic, partition)?;
     if p.leader < 0 || !md.brokers.contains_key(&p.leader) {
         return None;
     }
@@ -320,8 +350,8 @@ impl Fetcher {
         }
         let md = self.cluster.metadata();
         let bound = self.settings.max_partition_bytes.max(1) as usize;
-        let mut by_node: BTreeMap<i32, Vec<(Wanted, u64)>> = BTreeMap::new();
-        let mut need_refresh = false;
+        let mut by_node: BTreeMap<i32, Vec<(Wanted, Sent)>> = BTreeMap::new();
+        let mut need_refresh = check_preferred_replicas(&mut self.subs, &md, now);
         // Brokers fill partitions in request order until fetch.max.bytes:
         // start at a different partition each time.
         self.fetch_rotation = self.fetch_rotation.wrapping_add(1);
@@ -333,7 +363,7 @@ impl Fetcher {
             .subs
             .iter()
             .filter(|st| st.fetchable(now) && st.buffered_bytes() >= bound)
-            .filter_map(|st| leader_of(&md, &st.topic, st.partition).map(|l| l.0))
+            .filter_map(|st| fetch_target(&md, st).map(|t| t.0))
             .collect();
         for st in self.subs.iter_from(self.fetch_rotation) {
             if !st.fetchable(now) || st.buffered_bytes() >= bound {
@@ -342,7 +372,7 @@ impl Fetcher {
             if self.stopped(st) {
                 continue;
             }
-            let Some((node, epoch)) = leader_of(&md, &st.topic, st.partition) else {
+            let Some((node, leader)) = fetch_target(&md, st) else {
                 need_refresh = true;
                 continue;
             };
@@ -359,33 +389,69 @@ impl Fetcher {
                 .get(&*st.topic)
                 .map(|t| t.topic_id)
                 .unwrap_or_default();
+            let max_bytes = st.size_hint.unwrap_or(self.settings.max_partition_bytes);
             by_node.entry(node).or_default().push((
                 Wanted {
                     topic: st.topic.clone(),
                     topic_id,
                     partition: st.partition,
                     fetch_offset: st.fetch_offset,
-                    max_bytes: st.size_hint.unwrap_or(self.settings.max_partition_bytes),
-                    leader_epoch: epoch,
+                    max_bytes,
+                    leader_epoch: leader.1,
                 },
-                st.generation,
+                Sent {
+                    generation: st.generation,
+                    fetch_offset: st.fetch_offset,
+                    max_bytes,
+                    leader,
+                },
             ));
         }
         if need_refresh {
             self.cluster.request_refresh();
         }
         for (node, wanted) in by_node {
+            let to_replica: Vec<TopicPartition> = wanted
+                .iter()
+                .filter(|(_, s)| s.leader.0 != node)
+                .map(|(w, _)| TopicPartition {
+                    topic: w.topic.clone(),
+                    partition: w.partition,
+                })
+                .collect();
             if let Err(e) = self.send_fetch(node, wanted) {
                 log::debug!("Fetch to broker {node} not sent: {e}");
                 self.cluster.request_refresh();
                 let b = self.brokers.entry(node).or_default();
                 b.session.reset();
                 b.backoff_until = Some(now + self.settings.retry_backoff);
+                self.forget_replica(node, &to_replica, &format!("cannot be fetched from ({e})"));
             }
         }
     }
 
-    fn send_fetch(&mut self, node: i32, wanted: Vec<(Wanted, u64)>) -> Result<()> {
+    /// Sends the partitions `tps`, fetched from their preferred read replica
+    /// `node`, back to their leader after `node` failed them.
+    fn forget_replica<'a>(
+        &mut self,
+        node: i32,
+        tps: impl IntoIterator<Item = &'a TopicPartition>,
+        why: &str,
+    ) {
+        for tp in tps {
+            let Some(st) = self.subs.get_mut(tp) else {
+                continue;
+            };
+            if st.preferred_replica.is_some_and(|r| r.node == node) {
+                st.clear_preferred_read_replica();
+                log::debug!(
+                    "{tp}: preferred read replica broker {node} {why}; fetching from the leader"
+                );
+            }
+        }
+    }
+
+    fn send_fetch(&mut self, node: i32, wanted: Vec<(Wanted, Sent)>) -> Result<()> {
         let conn = self.cluster.connection(node)?;
         let mut version = conn.version::<FetchRequest>()?;
         if wanted.iter().any(|(w, _)| w.topic_id.is_zero()) {
@@ -393,13 +459,13 @@ impl Fetcher {
             version = version.min(12);
         }
         let mut sent = HashMap::with_capacity(wanted.len());
-        for (w, generation) in &wanted {
+        for (w, s) in &wanted {
             sent.insert(
                 TopicPartition {
                     topic: w.topic.clone(),
                     partition: w.partition,
                 },
-                (*generation, w.fetch_offset, w.max_bytes),
+                *s,
             );
         }
         let broker = self.brokers.entry(node).or_default();
@@ -479,6 +545,7 @@ impl Fetcher {
                 broker.session.reset();
                 broker.backoff_until = Some(now + self.settings.retry_backoff);
                 self.cluster.request_refresh();
+                self.forget_replica(node, flight.sent.keys(), &format!("failed: {e}"));
                 return;
             }
         };
@@ -507,6 +574,11 @@ impl Fetcher {
                     if is_routing_error(code) || code.is_retriable() {
                         self.cluster.request_refresh();
                     }
+                    self.forget_replica(
+                        node,
+                        flight.sent.keys(),
+                        &format!("failed the fetch: {}", code.name()),
+                    );
                 }
             }
             return;
@@ -523,6 +595,7 @@ impl Fetcher {
             });
         }
         let mut refresh = false;
+        let lease_end = now + self.cluster.settings().metadata_max_age;
         for (t, name) in resp.responses.into_iter().zip(names) {
             let Some(name) = name else {
                 log::debug!(
@@ -537,21 +610,20 @@ impl Fetcher {
                     topic: name.clone(),
                     partition: p.partition_index,
                 };
-                let Some(&(generation, fetch_offset, max_bytes)) = flight.sent.get(&tp) else {
+                let Some(&sent) = flight.sent.get(&tp) else {
                     continue;
                 };
                 let Some(st) = self.subs.get_mut(&tp) else {
                     continue;
                 };
-                if st.generation != generation
+                if st.generation != sent.generation
                     || st.position.is_none()
-                    || st.fetch_offset != fetch_offset
+                    || st.fetch_offset != sent.fetch_offset
                 {
-                    log::trace!("dropping stale fetch data of {tp} at {fetch_offset}");
+                    log::trace!("dropping stale fetch data of {tp} at {}", sent.fetch_offset);
                     continue;
                 }
-                refresh |=
-                    handle_partition(&self.settings, node, st, p, fetch_offset, max_bytes, now);
+                refresh |= handle_partition(&self.settings, node, st, p, sent, now, lease_end);
             }
         }
         if refresh {
@@ -705,24 +777,108 @@ impl Fetcher {
     }
 }
 
-/// Handles one partition of a Fetch response. Returns true when metadata
+/// Forgets the preferred read replicas that expired, whose leader
+/// changed, or that are no longer online replicas in the metadata (as
+/// Java, asking for a metadata refresh then). Returns whether metadata
 /// should be refreshed.
+fn check_preferred_replicas(subs: &mut Subscriptions, md: &ClusterMetadata, now: Instant) -> bool {
+    let mut refresh = false;
+    for st in subs.iter_mut() {
+        let Some(r) = st.preferred_replica else {
+            continue;
+        };
+        let why = if st.preferred_read_replica(now).is_none() {
+            "expired (metadata.max.age.ms)"
+        } else {
+            match partition_of(md, &st.topic, st.partition) {
+                Some(p) if p.leader != r.leader.0 || p.leader_epoch != r.leader.1 => {
+                    "was named by a former leader"
+                }
+                Some(p)
+                    if md.brokers.contains_key(&r.node)
+                        && p.replicas.contains(&r.node)
+                        && !p.offline_replicas.contains(&r.node) =>
+                {
+                    continue;
+                }
+                _ => {
+                    refresh = true;
+                    "is not an online replica in the metadata"
+                }
+            }
+        };
+        st.clear_preferred_read_replica();
+        log::debug!(
+            "{}-{}: preferred read replica broker {} {why}; fetching from the leader",
+            st.topic,
+            st.partition,
+            r.node
+        );
+    }
+    refresh
+}
+
+/// Where to fetch a partition from, with its leader and leader epoch: its
+/// preferred read replica when one is set (see
+/// [`check_preferred_replicas`]), else the leader. `None` while the
+/// leader is unknown.
+fn fetch_target(md: &ClusterMetadata, st: &PartitionState) -> Option<(i32, (i32, i32))> {
+    let leader = leader_of(md, &st.topic, st.partition)?;
+    Some((st.preferred_replica.map_or(leader.0, |r| r.node), leader))
+}
+
+/// Handles one partition of a Fetch response from broker `node`. Returns
+/// true when metadata should be refreshed. A preferred read replica named in
+/// the response is used from `lease_end` minus `metadata.max.age.ms` to
+/// `lease_end`.
 fn handle_partition(
     settings: &FetchSettings,
     node: i32,
     st: &mut PartitionState,
     p: PartitionData,
-    fetch_offset: i64,
-    max_bytes: i32,
+    sent: Sent,
     now: Instant,
+    lease_end: Instant,
 ) -> bool {
     let tp = st.tp();
+    let Sent {
+        fetch_offset,
+        max_bytes,
+        leader,
+        ..
+    } = sent;
+    if node != leader.0 {
+        if let Some(code) = KafkaCode::from_code(p.error_code) {
+            // Any error from a preferred read replica (it may be behind the
+            // leader: OFFSET_OUT_OF_RANGE; or no longer a replica) sends the
+            // partition back to the leader, which decides.
+            st.clear_preferred_read_replica();
+            log::debug!(
+                "{tp}: preferred read replica broker {node} answered {} at offset {fetch_offset}; fetching from the leader (broker {})",
+                code.name(),
+                leader.0
+            );
+            if code != KafkaCode::OffsetOutOfRange {
+                st.backoff_until = Some(now + settings.retry_backoff);
+            }
+            return is_routing_error(code) || is_metadata_error(code);
+        }
+    }
     match KafkaCode::from_code(p.error_code) {
         None => {
             st.end_checked = true;
             st.high_watermark = p.high_watermark;
             st.last_stable_offset = p.last_stable_offset;
             st.log_start_offset = p.log_start_offset;
+            let replica = p.preferred_read_replica;
+            if replica == leader.0 {
+                st.clear_preferred_read_replica();
+            } else if replica >= 0 && st.set_preferred_read_replica(replica, leader, lease_end) {
+                log::debug!(
+                    "{tp}: fetching from preferred read replica broker {replica} (named by broker {node}, the leader, for client.rack {:?})",
+                    settings.rack
+                );
+            }
             let Some(data) = p.records.filter(|d| !d.is_empty()) else {
                 return false;
             };
@@ -881,5 +1037,225 @@ pub(crate) fn list_offsets_request<'a>(
         topics,
         timeout_ms: timeout.as_millis().min(i32::MAX as u128) as i32,
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::{Broker, TopicMetadata};
+    use crate::protocol::Uuid;
+
+    const LEASE: Duration = Duration::from_secs(300);
+
+    fn settings() -> FetchSettings {
+        FetchSettings {
+            min_bytes: 1,
+            max_wait: Duration::from_millis(500),
+            max_bytes: 1 << 20,
+            max_partition_bytes: 1 << 20,
+            max_poll_records: 500,
+            reset_policy: OffsetResetPolicy::Earliest,
+            read_committed: false,
+            check_crcs: true,
+            retry_backoff: Duration::from_millis(100),
+            api_timeout: Duration::from_secs(60),
+            rack: "rack-2".into(),
+            max_response: 100 << 20,
+            partition_eof: false,
+        }
+    }
+
+    /// Topic `t`, partition 0 led by broker 1 (epoch 5), replicas 1, 2, 3.
+    fn metadata() -> ClusterMetadata {
+        let mut md = ClusterMetadata::default();
+        for id in 1..=3 {
+            md.brokers.insert(
+                id,
+                Broker {
+                    node_id: id,
+                    host: "localhost".into(),
+                    port: 9090 + id as u16,
+                    rack: Some(format!("rack-{id}")),
+                },
+            );
+        }
+        md.topics.insert(
+            "t".into(),
+            TopicMetadata {
+                name: "t".into(),
+                topic_id: Uuid([7; 16]),
+                is_internal: false,
+                partitions: vec![PartitionMetadata {
+                    partition: 0,
+                    leader: 1,
+                    leader_epoch: 5,
+                    replicas: vec![1, 2, 3],
+                    isr: vec![1, 2, 3],
+                    offline_replicas: vec![],
+                    error: None,
+                }],
+                error: None,
+            },
+        );
+        md
+    }
+
+    fn subs_at(offset: i64) -> (Subscriptions, TopicPartition) {
+        let tp = TopicPartition::new("t", 0);
+        let mut subs = Subscriptions::default();
+        subs.assign(vec![tp.clone()]);
+        subs.get_mut(&tp).unwrap().seek(offset);
+        (subs, tp)
+    }
+
+    fn sent(st: &PartitionState) -> Sent {
+        Sent {
+            generation: st.generation,
+            fetch_offset: st.fetch_offset,
+            max_bytes: 1 << 20,
+            leader: (1, 5),
+        }
+    }
+
+    fn answer(error: KafkaCode, preferred: i32) -> PartitionData {
+        PartitionData {
+            error_code: error.code(),
+            high_watermark: 100,
+            last_stable_offset: 100,
+            log_start_offset: 0,
+            preferred_read_replica: preferred,
+            ..Default::default()
+        }
+    }
+
+    fn ok(preferred: i32) -> PartitionData {
+        PartitionData {
+            high_watermark: 100,
+            last_stable_offset: 100,
+            log_start_offset: 0,
+            preferred_read_replica: preferred,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn leader_names_a_replica_and_fetches_go_there() {
+        let md = metadata();
+        let (mut subs, tp) = subs_at(10);
+        let now = Instant::now();
+        let st = subs.get_mut(&tp).unwrap();
+        assert_eq!(fetch_target(&md, st), Some((1, (1, 5))));
+        let s = sent(st);
+        assert!(!handle_partition(
+            &settings(),
+            1,
+            st,
+            ok(2),
+            s,
+            now,
+            now + LEASE
+        ));
+        assert_eq!(st.preferred_replica.map(|r| r.node), Some(2));
+        assert_eq!(fetch_target(&md, st), Some((2, (1, 5))));
+        assert!(st.fetchable(now), "fetched again at once, from the replica");
+        // Still valid: kept; the lease is not extended by naming it again.
+        assert!(!check_preferred_replicas(&mut subs, &md, now));
+        let st = subs.get_mut(&tp).unwrap();
+        let s = sent(st);
+        handle_partition(&settings(), 1, st, ok(2), s, now, now + 2 * LEASE);
+        assert_eq!(st.preferred_replica.unwrap().expires, now + LEASE);
+        // Expired: back to the leader.
+        assert!(!check_preferred_replicas(
+            &mut subs,
+            &md,
+            now + LEASE + Duration::from_millis(1)
+        ));
+        let st = subs.get(&tp).unwrap();
+        assert_eq!(st.preferred_replica, None);
+        assert_eq!(fetch_target(&md, st), Some((1, (1, 5))));
+        // The leader naming itself (or nothing) keeps fetches at the leader.
+        let st = subs.get_mut(&tp).unwrap();
+        let s = sent(st);
+        handle_partition(&settings(), 1, st, ok(1), s, now, now + LEASE);
+        assert_eq!(st.preferred_replica, None);
+    }
+
+    #[test]
+    fn replica_leaving_the_metadata_or_a_new_leader_sends_fetches_to_the_leader() {
+        let now = Instant::now();
+        let (mut subs, tp) = subs_at(0);
+        let name = |subs: &mut Subscriptions| {
+            let st = subs.get_mut(&tp).unwrap();
+            st.set_preferred_read_replica(3, (1, 5), now + LEASE);
+        };
+        // Offline replica: forgotten, metadata refreshed.
+        let mut md = metadata();
+        md.topics.get_mut("t").unwrap().partitions[0].offline_replicas = vec![3];
+        name(&mut subs);
+        assert!(check_preferred_replicas(&mut subs, &md, now));
+        assert_eq!(subs.get(&tp).unwrap().preferred_replica, None);
+        // Broker gone from the metadata.
+        let mut md = metadata();
+        md.brokers.remove(&3);
+        name(&mut subs);
+        assert!(check_preferred_replicas(&mut subs, &md, now));
+        assert_eq!(subs.get(&tp).unwrap().preferred_replica, None);
+        // No longer a replica.
+        let mut md = metadata();
+        md.topics.get_mut("t").unwrap().partitions[0].replicas = vec![1, 2];
+        name(&mut subs);
+        assert!(check_preferred_replicas(&mut subs, &md, now));
+        assert_eq!(subs.get(&tp).unwrap().preferred_replica, None);
+        // A new leader epoch.
+        let mut md = metadata();
+        md.topics.get_mut("t").unwrap().partitions[0].leader_epoch = 6;
+        name(&mut subs);
+        assert!(!check_preferred_replicas(&mut subs, &md, now));
+        assert_eq!(subs.get(&tp).unwrap().preferred_replica, None);
+    }
+
+    #[test]
+    fn any_error_from_the_replica_sends_the_partition_back_to_the_leader() {
+        let md = metadata();
+        let now = Instant::now();
+        for (code, refresh, backoff) in [
+            // The replica is behind: no reset, retried at the leader at once.
+            (KafkaCode::OffsetOutOfRange, false, false),
+            (KafkaCode::NotLeaderOrFollower, true, true),
+            (KafkaCode::ReplicaNotAvailable, true, true),
+            (KafkaCode::UnknownLeaderEpoch, true, true),
+            (KafkaCode::CorruptMessage, false, true),
+        ] {
+            let (mut subs, tp) = subs_at(50);
+            let st = subs.get_mut(&tp).unwrap();
+            st.set_preferred_read_replica(2, (1, 5), now + LEASE);
+            let s = sent(st);
+            assert_eq!(
+                handle_partition(&settings(), 2, st, answer(code, -1), s, now, now + LEASE),
+                refresh,
+                "{code:?}"
+            );
+            assert_eq!(st.preferred_replica, None, "{code:?}");
+            assert_eq!(st.position, Some(50), "{code:?}: no reset");
+            assert_eq!(st.reset, None, "{code:?}");
+            assert!(st.error.is_none(), "{code:?}: the leader decides");
+            assert_eq!(st.backoff_until.is_some(), backoff, "{code:?}");
+            assert_eq!(fetch_target(&md, st), Some((1, (1, 5))), "{code:?}");
+        }
+        // The same OFFSET_OUT_OF_RANGE from the leader resets the position.
+        let (mut subs, tp) = subs_at(50);
+        let st = subs.get_mut(&tp).unwrap();
+        let s = sent(st);
+        handle_partition(
+            &settings(),
+            1,
+            st,
+            answer(KafkaCode::OffsetOutOfRange, -1),
+            s,
+            now,
+            now + LEASE,
+        );
+        assert_eq!(st.reset, Some(ResetTo::Earliest));
     }
 }

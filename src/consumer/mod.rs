@@ -25,8 +25,9 @@
 //! self`). Nothing runs behind the application's back: besides the broker
 //! connections' reader threads, all work happens inside [`Consumer::poll`]
 //! (and the blocking offset lookups). `poll` is a loop over events: it keeps
-//! one Fetch request in flight per leader broker, covering every assigned,
-//! unpaused partition of that broker with a position, and waits on one
+//! one Fetch request in flight per broker fetched from (a partition's leader,
+//! or the preferred read replica the leader names, KIP-392), covering every
+//! assigned, unpaused partition it serves with a position, and waits on one
 //! channel (into which the reader threads forward responses) until the
 //! earliest of its deadline and its timers. Before `poll` returns records, the
 //! next Fetch to each broker whose response was processed is already sent

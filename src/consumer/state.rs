@@ -53,6 +53,21 @@ impl ResetTo {
     }
 }
 
+/// KIP-392: the replica to fetch a partition from instead of its leader, as
+/// named by the leader (`preferred_read_replica` in a Fetch response, when
+/// the brokers run a replica selector and the consumer sets `client.rack`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PreferredReplica {
+    /// The replica's node id.
+    pub node: i32,
+    /// The leader (node id, leader epoch) that named it: a new leader
+    /// forgets it.
+    pub leader: (i32, i32),
+    /// When it stops being used (`metadata.max.age.ms` after it was named):
+    /// the next fetch goes to the leader, which names a replica again.
+    pub expires: Instant,
+}
+
 /// One assigned partition.
 pub(crate) struct PartitionState {
     pub topic: Arc<str>,
@@ -92,6 +107,12 @@ pub(crate) struct PartitionState {
     /// A failed lookup keeps it waiting and is retried, so a committed
     /// offset is never replaced by the reset policy.
     pub awaiting_committed: bool,
+    /// Where fetches go instead of the leader (fetch from the closest
+    /// replica, KIP-392); ListOffsets always goes to the leader. Kept across
+    /// seeks and resets, as in Java; dropped when it expires, when the
+    /// leader changes, when the replica leaves the metadata and after any
+    /// failed fetch from it.
+    pub preferred_replica: Option<PreferredReplica>,
 }
 
 impl PartitionState {
@@ -116,6 +137,7 @@ impl PartitionState {
             end_checked: false,
             eof_reported: false,
             awaiting_committed: false,
+            preferred_replica: None,
         }
     }
 
@@ -153,6 +175,48 @@ impl PartitionState {
         self.reset = Some(to);
         self.error = None;
         self.awaiting_committed = false;
+    }
+
+    /// The preferred read replica named by the leader, unless it expired
+    /// (then it is forgotten).
+    pub(crate) fn preferred_read_replica(&mut self, now: Instant) -> Option<PreferredReplica> {
+        match self.preferred_replica {
+            Some(r) if now > r.expires => {
+                self.preferred_replica = None;
+                None
+            }
+            r => r,
+        }
+    }
+
+    /// Takes note of the preferred read replica a leader named. As in Java,
+    /// naming the replica already in use does not extend its lease: it
+    /// expires `metadata.max.age.ms` after it was first named, and the
+    /// leader is asked again. Returns whether the replica changed.
+    pub(crate) fn set_preferred_read_replica(
+        &mut self,
+        node: i32,
+        leader: (i32, i32),
+        expires: Instant,
+    ) -> bool {
+        if self
+            .preferred_replica
+            .is_some_and(|r| r.node == node && r.leader == leader)
+        {
+            return false;
+        }
+        self.preferred_replica = Some(PreferredReplica {
+            node,
+            leader,
+            expires,
+        });
+        true
+    }
+
+    /// Forgets the preferred read replica: fetches go to the leader again.
+    /// Returns the replica that was forgotten.
+    pub(crate) fn clear_preferred_read_replica(&mut self) -> Option<i32> {
+        self.preferred_replica.take().map(|r| r.node)
     }
 
     /// Bytes fetched and not yet returned.
