@@ -369,13 +369,17 @@ fn no_debug_formatting_in_messages() {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
-                // Test modules kept in their own folder (`mod tests;` under
+                // Test modules kept in their own folder or file (`mod tests;` under
                 // `#[cfg(test)]`, e.g. src/consumer/assignor/tests/) may print
                 // what they like, as inline test modules may.
                 if path.file_name().is_some_and(|n| n != "tests") {
                     rust_files(&path, out);
                 }
-            } else if path.extension().is_some_and(|e| e == "rs") {
+            } else if path.extension().is_some_and(|e| e == "rs")
+                // A test module in a file of its own (`#[cfg(test)] mod
+                // tests;`, e.g. src/config/tests.rs) too.
+                && path.file_name().is_some_and(|n| n != "tests.rs")
+            {
                 out.push(path);
             }
         }

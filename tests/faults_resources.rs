@@ -1238,15 +1238,24 @@ fn with_every_broker_down_clients_back_off_then_recover_on_their_own() {
         got_a.iter().all(|(_, v)| !v.starts_with("before-")),
         "{got_a:?}"
     );
-    // B's group and commits are gone with the broker: it rejoins and starts
-    // over per auto.offset.reset=earliest, so it reads the whole new log.
+    // B keeps its membership through the outage: a lost coordinator is
+    // found again, not a reason to rejoin (as Java). On Kafka its group and
+    // commits survive, so it reads on from its committed offset: the whole
+    // new part of the log. On tansu (memory storage) the group is gone, but
+    // tansu accepts the old member's heartbeats, so B reads on from its old
+    // position, as A; told it is unknown, it would rejoin and start over per
+    // auto.offset.reset=earliest, which is the whole new log too.
     let got_b = read_values(&mut b, "after-", 5, Duration::from_secs(30));
     let values_b: Vec<&str> = got_b.iter().map(|(_, v)| v.as_str()).collect();
     let new_log: Vec<String> = (0..5)
         .map(|i| format!("during-{i}"))
         .chain((0..5).map(|i| format!("after-{i}")))
         .collect();
-    assert_eq!(values_b, new_log, "B after the restart");
+    let old_position: Vec<String> = (0..5).map(|i| format!("after-{i}")).collect();
+    assert!(
+        values_b == new_log || (!broker.keeps_data() && values_b == old_position),
+        "B after the restart: {values_b:?}"
+    );
     producer.close(None).unwrap();
     a.close();
     b.close();

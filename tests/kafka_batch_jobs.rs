@@ -337,13 +337,23 @@ fn bounded_reads_finish_on_empty_compacted_and_aborted_partitions() {
         // The transactional partition: aborted records only under
         // read_uncommitted; its end is past the last record either way
         // (the markers).
+        // The topic is compacted, and the log cleaner also removes the
+        // records of aborted transactions once it cleans partition 4's
+        // segments (it runs on this topic every few hundred milliseconds):
+        // read_uncommitted sees the aborted records written (librdkafka's
+        // delivery reports) only until then. A plain read of the same log
+        // was compared above, record for record.
         let txn = &got[&4];
-        let want = if isolation == "read_committed" {
-            TXN_COMMITTED
+        if isolation == "read_committed" {
+            assert_eq!(txn.len(), TXN_COMMITTED, "{isolation}: {txn:?}");
         } else {
-            TXN_COMMITTED + ABORTED_WRITTEN.with(|w| w.get())
-        };
-        assert_eq!(txn.len(), want, "{isolation}: {txn:?}");
+            let written = ABORTED_WRITTEN.with(|w| w.get());
+            assert!(
+                (TXN_COMMITTED..=TXN_COMMITTED + written).contains(&txn.len()),
+                "{isolation}: {} records, expected {TXN_COMMITTED} committed plus up to {written} aborted: {txn:?}",
+                txn.len()
+            );
+        }
         let end4 = ends[&TopicPartition::new(&topic, 4)];
         assert!(
             txn.last().unwrap().offset + 1 < end4,

@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 
 use super::{BatchResult, DeliveryCallback, TopicPartition};
 use crate::error::{Error, Result};
-use crate::protocol::records::{RECORD_BATCH_OVERHEAD, RecordBatchBuilder};
+use crate::protocol::Bytes;
+use crate::protocol::records::{
+    DecodeOptions, ProducerState, RECORD_BATCH_OVERHEAD, RecordBatchBuilder, decode_batches,
+};
 
 /// Upper bound of one record's encoded size inside a v2 batch (Java's
 /// `estimateSizeInBytesUpperBound`): every varint at its widest.
@@ -283,6 +286,11 @@ impl Accumulator {
         })
     }
 
+    /// `batch.size` (at least one record's room).
+    pub(crate) fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
     /// The size to reserve for a new batch holding a record of `size` bytes.
     pub(crate) fn reservation_for(&self, size: usize) -> usize {
         self.batch_size.max(size + RECORD_BATCH_OVERHEAD)
@@ -409,6 +417,119 @@ impl Accumulator {
     }
 }
 
+/// A batch the broker refused as too large, cut into smaller ones by
+/// [`split_batch`].
+pub(crate) struct SplitBatch {
+    /// The producer fields the big batch carried (its base sequence is the
+    /// first part's).
+    pub(crate) producer: ProducerState,
+    /// The parts, in record order.
+    pub(crate) parts: Vec<SplitPart>,
+    /// The big batch's size as the parts are measured (uncompressed, the
+    /// records' size upper bounds).
+    pub(crate) size: usize,
+}
+
+/// One part of a [`SplitBatch`]: records `first..first + builder.len()` of
+/// the big batch, to be finished (producer fields, compression) by the sender.
+pub(crate) struct SplitPart {
+    pub(crate) first: i32,
+    pub(crate) builder: RecordBatchBuilder,
+}
+
+/// Splits a finished batch of more than one record (one v2 batch, compressed
+/// or not, as the sender sent it) that a broker refused as too large
+/// (MESSAGE_TOO_LARGE) into batches that keep the records' order, bytes and
+/// timestamps.
+///
+/// Java's `ProducerBatch.split` cuts at `batch.size`; here the big batch is
+/// already at most `batch.size` unless it holds one record (the accumulator
+/// closes a batch before it would grow past it), so cutting at `batch.size`
+/// alone would give the same batch back. Each part holds at most half of the
+/// big batch (and at most `max_part`: `batch.size`, or less when a smaller
+/// batch of the topic was refused already), measured by the records' encoded
+/// size upper bounds: there are always two parts or more, and a part larger
+/// than that holds one record. Parts still too large for the broker are
+/// split again, down to single records; a single record too large fails.
+pub(crate) fn split_batch(bytes: Bytes, max_part: usize) -> Result<SplitBatch> {
+    let mut batches = decode_batches(
+        bytes,
+        DecodeOptions {
+            check_crcs: false,
+            // Our own batch: at most 2 GiB, as any v2 batch.
+            max_decompressed_size: i32::MAX as usize,
+        },
+    );
+    let batch = match batches.next() {
+        Some(Ok(b)) => b,
+        Some(Err(e)) => {
+            return Err(Error::InvalidArgument(format!(
+                "cannot split a record batch: {e}"
+            )));
+        }
+        None => {
+            return Err(Error::InvalidArgument(
+                "cannot split a record batch: no batch in it".into(),
+            ));
+        }
+    };
+    if batch.records.len() < 2 {
+        return Err(Error::InvalidArgument(
+            "cannot split a record batch of one record".into(),
+        ));
+    }
+    let sizes: Vec<usize> = batch
+        .records
+        .iter()
+        .map(|r| {
+            let headers: Vec<(&str, Option<&[u8]>)> = r
+                .headers
+                .iter()
+                .map(|h| (h.key.as_str(), h.value.as_deref()))
+                .collect();
+            record_size_upper_bound(r.key.as_deref(), r.value.as_deref(), &headers)
+        })
+        .collect();
+    let total = RECORD_BATCH_OVERHEAD + sizes.iter().sum::<usize>();
+    let target = max_part.min(total / 2);
+    let mut parts: Vec<SplitPart> = Vec::new();
+    let mut size = 0;
+    for (i, (r, rec_size)) in batch.records.iter().zip(sizes).enumerate() {
+        let fits = parts
+            .last()
+            .is_some_and(|p| !p.builder.is_empty() && size + rec_size <= target);
+        if !fits {
+            parts.push(SplitPart {
+                first: i as i32,
+                builder: RecordBatchBuilder::with_capacity(target),
+            });
+            size = RECORD_BATCH_OVERHEAD;
+        }
+        size += rec_size;
+        let part = parts.last_mut().expect("part");
+        part.builder
+            .append_with_headers(
+                r.timestamp,
+                r.key.as_deref(),
+                r.value.as_deref(),
+                r.headers
+                    .iter()
+                    .map(|h| (h.key.as_str(), h.value.as_deref())),
+            )
+            .map_err(|e| Error::InvalidArgument(format!("cannot split a record batch: {e}")))?;
+    }
+    Ok(SplitBatch {
+        producer: ProducerState {
+            producer_id: batch.producer_id,
+            producer_epoch: batch.producer_epoch,
+            base_sequence: batch.base_sequence,
+            transactional: batch.is_transactional(),
+        },
+        parts,
+        size: total,
+    })
+}
+
 fn append_to(
     batch: &mut ProducerBatch,
     rec: &PendingRecord<'_>,
@@ -430,4 +551,145 @@ fn append_to(
         batch.callbacks.push((index, rec.timestamp, cb));
     }
     Ok(index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::compression::Compression;
+    use crate::protocol::records::{Header, Record};
+
+    fn records(n: usize, value_len: usize) -> Vec<Record> {
+        (0..n)
+            .map(|i| Record {
+                offset: i as i64,
+                timestamp: 1_700_000_000_000 + (i as i64 % 7) * 3,
+                key: (i % 3 != 0).then(|| format!("key-{i}").into()),
+                value: (i % 5 != 4).then(|| vec![i as u8; value_len + i % 11].into()),
+                headers: if i % 2 == 0 {
+                    vec![
+                        Header::new("h", Some(format!("hv-{i}").into())),
+                        Header::new("null", None),
+                    ]
+                } else {
+                    Vec::new()
+                },
+            })
+            .collect()
+    }
+
+    fn finish(records: &[Record], state: ProducerState, c: Compression) -> Vec<u8> {
+        let mut b = RecordBatchBuilder::new();
+        for r in records {
+            b.append(
+                r.timestamp,
+                r.key.as_deref(),
+                r.value.as_deref(),
+                &r.headers,
+            )
+            .unwrap();
+        }
+        b.finish(state, c).unwrap()
+    }
+
+    /// The parts hold the records in order, each once, unchanged; two parts
+    /// or more, each at most half the batch (and `max_part`) unless it holds
+    /// one record. Returns the number of parts.
+    fn check_split(records: &[Record], c: Compression, max_part: usize) -> usize {
+        let state = ProducerState {
+            producer_id: 42,
+            producer_epoch: 3,
+            base_sequence: 100,
+            transactional: false,
+        };
+        let bytes = finish(records, state, c);
+        let split = split_batch(bytes.into(), max_part).unwrap();
+        assert_eq!(split.producer, state);
+        let parts = split.parts.len();
+        assert!(parts >= 2, "{parts} part(s)");
+        let whole = RecordBatchBuilder::new();
+        let mut uncompressed = whole.estimated_size();
+        for r in records {
+            uncompressed += record_size_upper_bound(
+                r.key.as_deref(),
+                r.value.as_deref(),
+                &r.headers
+                    .iter()
+                    .map(|h| (h.key.as_str(), h.value.as_deref()))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        assert_eq!(split.size, uncompressed);
+        let mut next = 0;
+        for p in split.parts {
+            assert_eq!(p.first, next, "parts in record order, no gap");
+            let n = p.builder.len();
+            assert!(
+                n == 1 || p.builder.estimated_size() <= (uncompressed / 2).min(max_part),
+                "a part of {n} records is {} bytes",
+                p.builder.estimated_size()
+            );
+            let out = p.builder.finish(ProducerState::NONE, c).unwrap();
+            let got = decode_batches(out, DecodeOptions::default())
+                .next()
+                .unwrap()
+                .unwrap();
+            for (j, r) in got.records.iter().enumerate() {
+                let want = &records[next as usize + j];
+                assert_eq!(
+                    (r.timestamp, &r.key, &r.value, &r.headers),
+                    (want.timestamp, &want.key, &want.value, &want.headers)
+                );
+            }
+            next += n as i32;
+        }
+        assert_eq!(next as usize, records.len(), "every record once");
+        parts
+    }
+
+    #[test]
+    fn split_batch_halves_and_keeps_order() {
+        for c in Compression::ALL.into_iter().filter(|c| c.is_available()) {
+            check_split(&records(2, 10), c, 16384);
+            check_split(&records(3, 10), c, 16384);
+            check_split(&records(300, 300), c, 262_144);
+            // A batch larger than batch.size (or the topic's known limit)
+            // is cut there.
+            check_split(&records(300, 300), c, 16384);
+            assert_eq!(check_split(&records(2, 10), c, 16384), 2);
+            assert!(check_split(&records(300, 300), c, 1000) >= 100);
+        }
+    }
+
+    #[test]
+    fn split_batch_puts_a_large_record_alone() {
+        let mut rs = records(9, 20);
+        rs[4].value = Some(vec![7u8; 5000].into());
+        let bytes = finish(&rs, ProducerState::NONE, Compression::None);
+        let split = split_batch(bytes.clone().into(), 16384).unwrap();
+        let big = split
+            .parts
+            .iter()
+            .find(|p| p.first <= 4 && 4 < p.first + p.builder.len() as i32)
+            .unwrap();
+        assert_eq!((big.first, big.builder.len()), (4, 1));
+        // Split again and again, everything ends in parts of one record.
+        let mut queue = vec![bytes];
+        let mut singles = 0;
+        while let Some(b) = queue.pop() {
+            match split_batch(b.into(), 16384) {
+                Ok(s) => {
+                    for p in s.parts {
+                        queue.push(
+                            p.builder
+                                .finish(ProducerState::NONE, Compression::None)
+                                .unwrap(),
+                        );
+                    }
+                }
+                Err(_) => singles += 1,
+            }
+        }
+        assert_eq!(singles, rs.len());
+    }
 }

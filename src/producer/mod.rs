@@ -21,7 +21,10 @@
 //! With idempotence (the default), sequence numbers let the broker drop
 //! duplicates from retries, and a partition with a batch waiting for retry
 //! sends nothing else until that batch is back in flight alone, so order
-//! survives retries even with several requests in flight.
+//! survives retries even with several requests in flight. A batch a broker
+//! refuses as too large (MESSAGE_TOO_LARGE: more than the topic's
+//! `max.message.bytes`) is split and its records sent again in order, in
+//! smaller batches; only a record too large on its own fails.
 //!
 //! Failures: each record's outcome is on its [`DeliveryFuture`] (or its
 //! callback). Besides, [`Producer::flush`] and [`Producer::close`] return an
@@ -238,11 +241,64 @@ pub(crate) struct BatchAck {
 
 /// The shared result slot of one batch: every record's handle points here
 /// (with its index), so no per-record allocation is needed.
+///
+/// A batch the broker refused as too large is split by the sender thread
+/// into parts sent on their own; each part's outcome covers its range of
+/// record indexes, and the batch is complete once every record has one.
 pub struct BatchResult {
     id: u64,
     tp: TopicPartition,
-    state: Mutex<Option<Result<BatchAck>>>,
+    state: Mutex<Outcomes>,
     done: Condvar,
+}
+
+/// The outcomes known so far, by range of record indexes.
+#[derive(Default)]
+struct Outcomes {
+    /// Sorted by `first`, not overlapping: one part for the whole batch
+    /// unless it was split.
+    parts: Vec<Part>,
+    /// Records with an outcome.
+    resolved: i32,
+    /// Every record has its outcome.
+    complete: bool,
+}
+
+struct Part {
+    first: i32,
+    count: i32,
+    outcome: Result<BatchAck>,
+}
+
+impl Outcomes {
+    fn part_of(&self, index: i32) -> Option<&Part> {
+        let i = self.parts.partition_point(|p| p.first <= index);
+        let p = self.parts.get(i.checked_sub(1)?)?;
+        (index - p.first < p.count).then_some(p)
+    }
+}
+
+/// Which records of a batch (by index, as `send` appended them) an outcome
+/// is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Span {
+    /// Index of the first record.
+    pub(crate) first: i32,
+    /// Records in the span.
+    pub(crate) count: i32,
+    /// Records in the whole batch.
+    pub(crate) whole: i32,
+}
+
+impl Span {
+    /// The whole batch of `records` records.
+    pub(crate) fn whole(records: i32) -> Span {
+        Span {
+            first: 0,
+            count: records,
+            whole: records,
+        }
+    }
 }
 
 impl fmt::Debug for BatchResult {
@@ -256,21 +312,54 @@ impl BatchResult {
         BatchResult {
             id,
             tp,
-            state: Mutex::new(None),
+            state: Mutex::new(Outcomes::default()),
             done: Condvar::new(),
         }
     }
 
-    pub(crate) fn complete(&self, result: Result<BatchAck>) {
+    /// Sets the outcome of the records of `span` (the first outcome of a
+    /// record wins). Returns true when this completed the batch: every
+    /// record has its outcome now.
+    pub(crate) fn complete(&self, span: Span, result: Result<BatchAck>) -> bool {
         let mut s = self.state.lock().unwrap();
-        if s.is_none() {
-            *s = Some(result);
+        if s.complete || span.count <= 0 {
+            return false;
         }
+        let i = s.parts.partition_point(|p| p.first < span.first);
+        let overlaps = s
+            .parts
+            .get(i)
+            .is_some_and(|p| p.first < span.first + span.count)
+            || i.checked_sub(1)
+                .and_then(|j| s.parts.get(j))
+                .is_some_and(|p| p.first + p.count > span.first);
+        if overlaps {
+            return false;
+        }
+        s.parts.insert(
+            i,
+            Part {
+                first: span.first,
+                count: span.count,
+                outcome: result,
+            },
+        );
+        s.resolved += span.count;
+        s.complete = s.resolved >= span.whole;
+        let completed = s.complete;
         drop(s);
         self.done.notify_all();
+        completed
     }
 
-    fn metadata(&self, index: i32, timestamp: i64, r: &Result<BatchAck>) -> Result<RecordMetadata> {
+    /// The metadata of the record `offset_in_part` records after the first
+    /// one its part's outcome `r` is for.
+    fn metadata(
+        &self,
+        offset_in_part: i32,
+        timestamp: i64,
+        r: &Result<BatchAck>,
+    ) -> Result<RecordMetadata> {
         match r {
             Ok(ack) => Ok(RecordMetadata {
                 topic: self.tp.topic.to_string(),
@@ -278,7 +367,7 @@ impl BatchResult {
                 offset: if ack.base_offset < 0 {
                     -1
                 } else {
-                    ack.base_offset + index as i64
+                    ack.base_offset + offset_in_part as i64
                 },
                 timestamp: ack.log_append_time.unwrap_or(timestamp),
             }),
@@ -286,9 +375,18 @@ impl BatchResult {
         }
     }
 
-    fn wait_until(&self, deadline: Option<Instant>) -> bool {
+    /// The outcome of record `index`, if known.
+    fn record(&self, index: i32, timestamp: i64) -> Option<Result<RecordMetadata>> {
+        let s = self.state.lock().unwrap();
+        s.part_of(index)
+            .map(|p| self.metadata(index - p.first, timestamp, &p.outcome))
+    }
+
+    /// Waits until record `index` (None: every record) has its outcome, or
+    /// `deadline` has passed (false).
+    fn wait_until(&self, deadline: Option<Instant>, index: Option<i32>) -> bool {
         let mut s = self.state.lock().unwrap();
-        while s.is_none() {
+        while !(s.complete || index.is_some_and(|i| s.part_of(i).is_some())) {
             match deadline {
                 None => s = self.done.wait(s).unwrap(),
                 Some(d) => {
@@ -316,7 +414,7 @@ pub struct DeliveryFuture {
 impl DeliveryFuture {
     /// Blocks until the record is acknowledged or has failed.
     pub fn wait(&self) -> Result<RecordMetadata> {
-        self.result.wait_until(None);
+        self.result.wait_until(None, Some(self.index));
         self.try_get().expect("completed")
     }
 
@@ -326,7 +424,10 @@ impl DeliveryFuture {
     /// after `delivery.timeout.ms`). Wait again, or check later with
     /// [`DeliveryFuture::try_get`].
     pub fn wait_timeout(&self, timeout: Duration) -> Result<RecordMetadata> {
-        if !self.result.wait_until(Some(Instant::now() + timeout)) {
+        if !self
+            .result
+            .wait_until(Some(Instant::now() + timeout), Some(self.index))
+        {
             return Err(Error::Timeout {
                 what: format!(
                     "no acknowledgement yet for a record to {}; this is not a failed send: \
@@ -342,14 +443,17 @@ impl DeliveryFuture {
 
     /// The outcome if known, without blocking.
     pub fn try_get(&self) -> Option<Result<RecordMetadata>> {
-        let s = self.result.state.lock().unwrap();
-        s.as_ref()
-            .map(|r| self.result.metadata(self.index, self.timestamp, r))
+        self.result.record(self.index, self.timestamp)
     }
 
     /// True once the outcome is known.
     pub fn is_done(&self) -> bool {
-        self.result.state.lock().unwrap().is_some()
+        self.result
+            .state
+            .lock()
+            .unwrap()
+            .part_of(self.index)
+            .is_some()
     }
 }
 
@@ -366,6 +470,10 @@ pub struct ProducerMetrics {
     pub bytes_sent: u64,
     /// Batches acknowledged.
     pub batches_sent: u64,
+    /// Batches split because a broker refused them as too large
+    /// (MESSAGE_TOO_LARGE: more than the topic's `max.message.bytes`); their
+    /// records were sent again in smaller batches (Java's `batch-split-rate`).
+    pub batch_splits: u64,
     /// Average acknowledged batch size in bytes.
     pub average_batch_size: f64,
     /// Average Produce request latency in milliseconds.
@@ -383,6 +491,7 @@ pub(crate) struct Counters {
     pub(crate) retries: AtomicU64,
     pub(crate) bytes_sent: AtomicU64,
     pub(crate) batches_sent: AtomicU64,
+    pub(crate) batch_splits: AtomicU64,
     pub(crate) requests: AtomicU64,
     pub(crate) request_latency_us: AtomicU64,
 }
@@ -794,7 +903,7 @@ impl Producer {
         self.shared.wake(Event::Wakeup);
         let mut unfinished = 0;
         for r in &pending {
-            if !r.wait_until(deadline.map(|d| d.0)) {
+            if !r.wait_until(deadline.map(|d| d.0), None) {
                 unfinished += 1;
             }
         }
@@ -898,6 +1007,7 @@ impl Producer {
             retries: c.retries.load(Ordering::Relaxed),
             bytes_sent: bytes,
             batches_sent: batches,
+            batch_splits: c.batch_splits.load(Ordering::Relaxed),
             average_batch_size: if batches == 0 {
                 0.0
             } else {
@@ -931,5 +1041,76 @@ impl Drop for Producer {
         if let Err(e) = self.close_with(Some(Self::DROP_TIMEOUT - CLOSE_GRACE), CLOSE_GRACE) {
             log::warn!("a producer dropped without close(): {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::KafkaCode;
+
+    fn ack(base_offset: i64) -> Result<BatchAck> {
+        Ok(BatchAck {
+            base_offset,
+            log_append_time: None,
+        })
+    }
+
+    fn future(r: &Arc<BatchResult>, index: i32) -> DeliveryFuture {
+        DeliveryFuture {
+            result: r.clone(),
+            index,
+            timestamp: 1000 + index as i64,
+        }
+    }
+
+    #[test]
+    fn a_whole_batch_completes_every_record() {
+        let r = Arc::new(BatchResult::new(1, TopicPartition::new("t", 2)));
+        let f = future(&r, 3);
+        assert!(!f.is_done() && f.try_get().is_none());
+        assert!(r.complete(Span::whole(5), ack(40)));
+        let md = f.wait().unwrap();
+        assert_eq!((md.partition, md.offset, md.timestamp), (2, 43, 1003));
+        // The first outcome stays.
+        assert!(!r.complete(Span::whole(5), ack(90)));
+        assert_eq!(f.wait().unwrap().offset, 43);
+        assert!(r.wait_until(Some(Instant::now()), None));
+    }
+
+    #[test]
+    fn a_split_batch_completes_part_by_part() {
+        let r = Arc::new(BatchResult::new(1, TopicPartition::new("t", 0)));
+        let f: Vec<_> = (0..6).map(|i| future(&r, i)).collect();
+        let span = |first, count| Span {
+            first,
+            count,
+            whole: 6,
+        };
+        // Records 2..4 first (acknowledged at offset 10), then record 4 fails.
+        assert!(!r.complete(span(2, 2), ack(10)));
+        assert_eq!(f[3].try_get().unwrap().unwrap().offset, 11);
+        assert!(f[0].try_get().is_none() && !f[4].is_done());
+        assert!(!r.wait_until(Some(Instant::now()), None), "not complete");
+        let err = Error::kafka(KafkaCode::MessageTooLarge, "test");
+        assert!(!r.complete(span(4, 1), Err(err)));
+        assert_eq!(
+            f[4].wait().unwrap_err().kafka_code(),
+            Some(KafkaCode::MessageTooLarge)
+        );
+        // An overlapping outcome is ignored.
+        assert!(!r.complete(span(3, 2), ack(99)));
+        assert_eq!(f[3].wait().unwrap().offset, 11);
+        assert!(!r.complete(span(0, 2), ack(8)));
+        assert!(
+            r.complete(span(5, 1), ack(12)),
+            "the last part completes it"
+        );
+        let offsets: Vec<_> = f.iter().map(|f| f.wait().map(|m| m.offset).ok()).collect();
+        assert_eq!(
+            offsets,
+            [Some(8), Some(9), Some(10), Some(11), None, Some(12)]
+        );
+        assert!(r.wait_until(None, None));
     }
 }

@@ -36,6 +36,25 @@
 //!   earlier batch awaiting retry, sending stops until nothing is in flight,
 //!   a new producer id is fetched, and sequences restart at 0 (unacknowledged
 //!   batches are renumbered in order).
+//! - **Too large.** MESSAGE_TOO_LARGE (a batch above the topic's
+//!   `max.message.bytes`, by default the broker's `message.max.bytes`; the
+//!   broker appended nothing) on a batch of several records splits it, as
+//!   Java's `splitAndReenqueue`: the records are re-encoded into batches of
+//!   at most half its size (and at most `batch.size`, and at most half the
+//!   smallest batch of the topic refused so far; a larger record goes
+//!   alone), which go in order to the front of the partition's retry queue,
+//!   before every batch created after the big one, ready at once and with
+//!   their attempts at 0. They count as retried batches for the order rule
+//!   above (nothing newer is sent until they are resolved, one in flight at
+//!   a time with idempotence). With idempotence they take the big batch's
+//!   sequence numbers in order, so the numbers of the batches after it stay
+//!   valid and no producer id is fetched. A part still too large is split
+//!   again; a single record too large fails alone with the limit's name, and
+//!   the partition's later batches (queued or in flight) move their sequence
+//!   numbers down by one, so the broker sees no gap: the OUT_OF_ORDER answer
+//!   to those in flight is expected (they are marked), not a lost producer
+//!   state. Each record's handle follows its own part: a split batch's
+//!   records complete part by part, and a flush waits for all of them.
 //! - **First batch alone.** Until a partition has acknowledged a batch of the
 //!   current producer id, it has at most one batch in flight. A broker that has
 //!   no state for a producer id on a partition accepts *any* first sequence
@@ -50,8 +69,8 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, atomic::Ordering};
 use std::time::{Duration, Instant};
 
-use super::accumulator::ProducerBatch;
-use super::{BatchAck, BatchResult, DeliveryCallback, Shared, TopicPartition};
+use super::accumulator::{ProducerBatch, split_batch};
+use super::{BatchAck, BatchResult, DeliveryCallback, Shared, Span, TopicPartition};
 use crate::cluster::is_routing_error;
 use crate::error::{Error, Result};
 use crate::protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
@@ -77,6 +96,11 @@ struct SentBatch {
     tp: TopicPartition,
     bytes: Bytes,
     record_count: i32,
+    /// Index (in `result`) of the first record: 0 unless this is a part of
+    /// a split batch.
+    first_index: i32,
+    /// Records of the batch `send` filled (of all its parts, once split).
+    whole: i32,
     created: Instant,
     result: Arc<BatchResult>,
     callbacks: Vec<(i32, i64, DeliveryCallback)>,
@@ -85,6 +109,22 @@ struct SentBatch {
     base_sequence: Option<i32>,
     retry_at: Option<Instant>,
     last_error: Option<Error>,
+    /// Counted in `Sender::recovering` (a retried batch or a split part).
+    recovering: bool,
+    /// In flight with a sequence number that an earlier batch's failure
+    /// moved down since: the broker answers OUT_OF_ORDER_SEQUENCE_NUMBER to
+    /// the request sent, which is expected, not a lost producer state.
+    resequenced: bool,
+}
+
+impl SentBatch {
+    fn span(&self) -> Span {
+        Span {
+            first: self.first_index,
+            count: self.record_count,
+            whole: self.whole,
+        }
+    }
 }
 
 struct InFlightRequest {
@@ -112,6 +152,10 @@ pub(crate) struct Sender {
     /// Partitions that acknowledged a batch of the current producer id (the
     /// broker checks their sequences); the others send one batch at a time.
     confirmed: HashSet<TopicPartition>,
+    /// Per topic, the smallest batch (as `split_batch` measures) refused as
+    /// too large: later splits cut below it at once rather than halving
+    /// their way down again.
+    too_large: HashMap<Arc<str>, usize>,
     needs_reset: bool,
     closing: Option<Option<Instant>>,
 }
@@ -133,6 +177,7 @@ impl Sender {
             init_failures: 0,
             sequences: HashMap::new(),
             confirmed: HashSet::new(),
+            too_large: HashMap::new(),
             needs_reset: false,
             closing: None,
         }
@@ -479,6 +524,8 @@ impl Sender {
                 tp,
                 bytes: Bytes::from(bytes),
                 record_count,
+                first_index: 0,
+                whole: record_count,
                 created,
                 result,
                 callbacks,
@@ -487,6 +534,8 @@ impl Sender {
                 base_sequence: seq,
                 retry_at: None,
                 last_error: None,
+                recovering: false,
+                resequenced: false,
             }),
             Err(e) => {
                 let err = Error::InvalidArgument(format!("cannot encode a batch for {tp}: {e}"));
@@ -494,8 +543,14 @@ impl Sender {
                     .counters
                     .records_failed
                     .fetch_add(record_count as u64, Ordering::Relaxed);
-                complete(&self.shared, &result, record_count, callbacks, Err(err));
-                self.shared.accumulator.completed(result.id, reserved, None);
+                complete(
+                    &self.shared,
+                    &result,
+                    Span::whole(record_count),
+                    reserved,
+                    callbacks,
+                    Err(err),
+                );
                 None
             }
         }
@@ -739,6 +794,10 @@ impl Sender {
                                 context: format!("Produce to {} on broker {broker}", b.tp),
                                 message,
                             };
+                            if code == KafkaCode::MessageTooLarge {
+                                self.too_large(b, err);
+                                continue;
+                            }
                             if is_routing_error(code) {
                                 self.shared.cluster.request_refresh();
                             }
@@ -759,17 +818,21 @@ impl Sender {
         let s = &self.shared.settings;
         let now = Instant::now();
         let mut retriable = err.is_retriable();
+        let resequenced = std::mem::take(&mut b.resequenced);
         if sequence_problem && self.idempotent() {
             // Out of order because an earlier batch of this partition failed
             // and waits for retry: this one just goes back in line. Otherwise
             // the broker lost our producer state: renumber with a new id.
-            let explained = self
-                .retries
-                .get(&b.tp)
-                .and_then(|q| q.front())
-                .and_then(|f| f.base_sequence)
-                .zip(b.base_sequence)
-                .is_some_and(|(first, mine)| first < mine);
+            // Or because an earlier batch failed for good and this one's
+            // sequence moved down meanwhile (`release_sequences`).
+            let explained = resequenced
+                || self
+                    .retries
+                    .get(&b.tp)
+                    .and_then(|q| q.front())
+                    .and_then(|f| f.base_sequence)
+                    .zip(b.base_sequence)
+                    .is_some_and(|(first, mine)| first < mine);
             if !explained {
                 self.needs_reset = true;
             }
@@ -785,7 +848,8 @@ impl Sender {
             .delay(b.attempts + 1);
         let within_timeout = now + backoff < b.created + s.delivery_timeout;
         if retriable && b.attempts < s.retries && within_timeout {
-            if b.attempts == 0 {
+            if !b.recovering {
+                b.recovering = true;
                 *self.recovering.entry(b.tp.clone()).or_insert(0) += 1;
             }
             b.attempts += 1;
@@ -830,23 +894,26 @@ impl Sender {
         complete(
             &self.shared,
             &b.result,
-            b.record_count,
+            Span::whole(b.record_count),
+            b.reserved,
             b.callbacks,
             Err(err),
         );
-        self.shared
-            .accumulator
-            .completed(b.result.id, b.reserved, None);
+    }
+
+    /// A batch counted in `recovering` is resolved (or replaced by its parts).
+    fn recovered(&mut self, tp: &TopicPartition) {
+        if let Some(n) = self.recovering.get_mut(tp) {
+            *n -= 1;
+            if *n == 0 {
+                self.recovering.remove(tp);
+            }
+        }
     }
 
     fn finish(&mut self, b: SentBatch, result: Result<BatchAck>) {
-        if b.attempts > 0 {
-            if let Some(n) = self.recovering.get_mut(&b.tp) {
-                *n -= 1;
-                if *n == 0 {
-                    self.recovering.remove(&b.tp);
-                }
-            }
+        if b.recovering {
+            self.recovered(&b.tp);
         }
         let c = &self.shared.counters;
         match &result {
@@ -857,10 +924,236 @@ impl Sender {
                 .records_failed
                 .fetch_add(b.record_count as u64, Ordering::Relaxed),
         };
-        complete(&self.shared, &b.result, b.record_count, b.callbacks, result);
+        let span = b.span();
+        complete(
+            &self.shared,
+            &b.result,
+            span,
+            b.reserved,
+            b.callbacks,
+            result,
+        );
+    }
+
+    /// MESSAGE_TOO_LARGE: the batch is larger than the topic's
+    /// `max.message.bytes` (or the broker's `message.max.bytes`) and was not
+    /// appended. A batch of several records is split; a single record fails
+    /// alone, saying which limit it broke and what to do.
+    fn too_large(&mut self, b: SentBatch, err: Error) {
+        if b.record_count > 1 {
+            self.split(b, err);
+            return;
+        }
+        let err = match err {
+            Error::Kafka {
+                code,
+                context,
+                message,
+            } => Error::Kafka {
+                code,
+                context: format!(
+                    "{context}: the record is larger than the topic accepts (alone in a batch of \
+                     {} bytes); the limit is the topic's max.message.bytes, which defaults to the \
+                     broker's message.max.bytes: raise max.message.bytes on the topic or send \
+                     smaller records",
+                    b.bytes.len()
+                ),
+                message,
+            },
+            other => other,
+        };
+        self.release_sequences(&b);
+        self.finish(b, Err(err));
+    }
+
+    /// Splits a batch of several records that the broker refused as too
+    /// large, as Java's `RecordAccumulator.splitAndReenqueue`: its records go
+    /// again in smaller batches (see `split_batch`), in order, at the front
+    /// of the partition's retry queue, ready at once (the split is no retry:
+    /// their attempts start at 0; `delivery.timeout.ms` still counts from
+    /// the big batch's creation). With idempotence the parts take the big
+    /// batch's sequence numbers in order (its base sequence, then + the
+    /// records before each part), so the broker sees no gap, batches sent
+    /// after the big one keep theirs, and the producer id stays.
+    fn split(&mut self, b: SentBatch, err: Error) {
+        let settings = &self.shared.settings;
+        let mut max_part = self.shared.accumulator.batch_size();
+        if let Some(refused) = self.too_large.get(&b.tp.topic) {
+            max_part = max_part.min(refused / 2);
+        }
+        let split = match split_batch(b.bytes.clone(), max_part) {
+            Ok(s) => {
+                let refused = self.too_large.entry(b.tp.topic.clone()).or_insert(s.size);
+                *refused = (*refused).min(s.size);
+                s
+            }
+            Err(e) => {
+                log::warn!(
+                    "cannot split a batch for {} refused as too large: {e}",
+                    b.tp
+                );
+                self.finish(b, Err(err));
+                return;
+            }
+        };
+        let mut encoded = Vec::with_capacity(split.parts.len());
+        for part in split.parts {
+            let (state, seq) = match b.base_sequence {
+                Some(base) => {
+                    let seq = base.wrapping_add(part.first) & i32::MAX;
+                    (
+                        ProducerState {
+                            base_sequence: seq,
+                            ..split.producer
+                        },
+                        Some(seq),
+                    )
+                }
+                None => (ProducerState::NONE, None),
+            };
+            let count = part.builder.len() as i32;
+            match part.builder.finish(state, settings.compression) {
+                Ok(bytes) => encoded.push((part.first, count, Bytes::from(bytes), seq)),
+                Err(e) => {
+                    log::warn!(
+                        "cannot split a batch for {} refused as too large: {e}",
+                        b.tp
+                    );
+                    self.finish(b, Err(err));
+                    return;
+                }
+            }
+        }
+        let parts = encoded.len();
+        log::debug!(
+            "a batch of {} records ({} bytes) for {} is too large for the broker ({err}); \
+             sending it again as {parts} batches",
+            b.record_count,
+            b.bytes.len(),
+            b.tp
+        );
         self.shared
-            .accumulator
-            .completed(b.result.id, b.reserved, None);
+            .counters
+            .batch_splits
+            .fetch_add(1, Ordering::Relaxed);
+        if b.recovering {
+            self.recovered(&b.tp);
+        }
+        let SentBatch {
+            tp,
+            record_count,
+            first_index,
+            whole,
+            created,
+            result,
+            mut callbacks,
+            reserved,
+            ..
+        } = b;
+        callbacks.sort_by_key(|c| c.0);
+        let mut callbacks = callbacks.into_iter().peekable();
+        let mut reserved_left = reserved;
+        let q = self.retries.entry(tp.clone()).or_default();
+        let recovering = self.recovering.entry(tp.clone()).or_insert(0);
+        for (k, (first, count, bytes, seq)) in encoded.into_iter().enumerate() {
+            let first = first_index + first;
+            let mut mine = Vec::new();
+            while let Some(cb) = callbacks.next_if(|c| c.0 < first + count) {
+                mine.push(cb);
+            }
+            // Memory is released as parts finish, in proportion.
+            let share = if k + 1 == parts {
+                reserved_left
+            } else {
+                (reserved as u128 * count as u128 / record_count.max(1) as u128) as usize
+            };
+            reserved_left -= share.min(reserved_left);
+            let part = SentBatch {
+                tp: tp.clone(),
+                bytes,
+                record_count: count,
+                first_index: first,
+                whole,
+                created,
+                result: result.clone(),
+                callbacks: mine,
+                reserved: share,
+                attempts: 0,
+                base_sequence: seq,
+                retry_at: None,
+                last_error: Some(err.clone()),
+                recovering: true,
+                resequenced: false,
+            };
+            *recovering += 1;
+            // Before every batch created after the big one (and after the
+            // parts before this one): batch ids grow in creation order, as
+            // sequence numbers do.
+            let key = (result.id, first);
+            let pos = q
+                .iter()
+                .position(|o| (o.result.id, o.first_index) > key)
+                .unwrap_or(q.len());
+            q.insert(pos, part);
+        }
+    }
+
+    /// A batch that the broker did not append failed for good: the
+    /// partition's later batches move their sequence numbers down by its
+    /// record count (Java's `adjustSequencesDueToFailedBatch`), so the broker
+    /// sees no gap and the producer id stays. Those in flight carry the old
+    /// numbers, which the broker refuses as out of order; they are marked so
+    /// that this does not reset the producer id, and retried with the new.
+    fn release_sequences(&mut self, failed: &SentBatch) {
+        let (Some(seq), Some((pid, epoch))) = (failed.base_sequence, self.producer) else {
+            return;
+        };
+        if !self.idempotent() || self.needs_reset {
+            return;
+        }
+        let n = failed.record_count;
+        let later = |s: i32| s != seq && (s.wrapping_sub(seq) & i32::MAX) < 1 << 30;
+        let restamp = |b: &mut SentBatch| -> bool {
+            let Some(s) = b.base_sequence.filter(|s| b.tp == failed.tp && later(*s)) else {
+                return false;
+            };
+            let moved = s.wrapping_sub(n) & i32::MAX;
+            let mut v = b.bytes.to_vec();
+            let state = ProducerState {
+                producer_id: pid,
+                producer_epoch: epoch,
+                base_sequence: moved,
+                transactional: false,
+            };
+            if rewrite_producer_state(&mut v, state).is_err() {
+                return false;
+            }
+            b.bytes = Bytes::from(v);
+            b.base_sequence = Some(moved);
+            true
+        };
+        if let Some(q) = self.retries.get_mut(&failed.tp) {
+            for b in q.iter_mut() {
+                restamp(b);
+            }
+        }
+        let mut in_flight = 0;
+        for r in self.in_flight.values_mut() {
+            for b in r.batches.iter_mut() {
+                if restamp(b) {
+                    b.resequenced = true;
+                    in_flight += 1;
+                }
+            }
+        }
+        if let Some(next) = self.sequences.get_mut(&failed.tp) {
+            *next = next.wrapping_sub(n) & i32::MAX;
+        }
+        log::debug!(
+            "a batch of {n} record(s) for {} (sequence {seq}) failed without being appended; \
+             later batches move their sequence numbers down by {n} ({in_flight} in flight)",
+            failed.tp
+        );
     }
 
     fn abort_all(&mut self, why: &str) {
@@ -890,23 +1183,30 @@ impl Sender {
     }
 }
 
-/// Publishes a batch's outcome: a failure is noted for the next
-/// `flush`/`close` first (a flush waiting on this batch must see it), then
-/// callbacks run and handles complete.
+/// Publishes the outcome of a batch (or of the part `span` of a split one):
+/// a failure is noted for the next `flush`/`close` first (a flush waiting on
+/// this batch must see it), then callbacks run and handles complete; then
+/// its memory is released, and once every record of the batch has its
+/// outcome, flushes stop waiting for it.
 fn complete(
     shared: &Shared,
     result: &Arc<BatchResult>,
-    record_count: i32,
+    span: Span,
+    reserved: usize,
     callbacks: Vec<(i32, i64, DeliveryCallback)>,
     outcome: Result<BatchAck>,
 ) {
     if let Err(e) = &outcome {
-        shared.record_failure(record_count, e);
+        shared.record_failure(span.count, e);
     }
     for (index, ts, cb) in callbacks {
-        cb(result.metadata(index, ts, &outcome));
+        cb(result.metadata(index - span.first, ts, &outcome));
     }
-    result.complete(outcome);
+    if result.complete(span, outcome) {
+        shared.accumulator.completed(result.id, reserved, None);
+    } else {
+        shared.accumulator.memory.release(reserved);
+    }
 }
 
 /// Fails batches left in the accumulator once the sender thread has stopped
@@ -920,13 +1220,13 @@ pub(crate) fn fail_leftovers(shared: &Shared) {
         complete(
             shared,
             &b.result,
-            b.record_count,
+            Span::whole(b.record_count),
+            b.reserved,
             b.callbacks,
             Err(Error::Closed(
                 "producer (closed while this record was being sent)".into(),
             )),
         );
-        shared.accumulator.completed(b.result.id, b.reserved, None);
     }
 }
 
