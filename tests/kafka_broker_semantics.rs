@@ -160,3 +160,38 @@ fn seek_past_the_end_resets_per_policy() {
     latest.close();
     none.close();
 }
+
+/// Issue 12, point 8: commits carry the leader epoch of the consumed record
+/// (KIP-320), and `committed` returns it, so a member resuming from a commit
+/// detects a log truncated below it.
+#[test]
+fn commits_carry_the_leader_epoch_of_the_consumed_record() {
+    let Some(bootstrap) = support::kafka::kafka_bootstrap() else {
+        return;
+    };
+    let topic = support::unique_topic("commit-epoch");
+    util::create_topic(&bootstrap, &topic, 1);
+    produce(&bootstrap, &topic, 0, 5, 5, now_ms());
+    let tp = TopicPartition::new(&topic, 0);
+    let group = support::unique_topic("commit-epoch-group");
+    let mut c = util::consumer(
+        &bootstrap,
+        &[
+            ("group.id", &group),
+            ("auto.offset.reset", "earliest"),
+            ("enable.auto.commit", "false"),
+        ],
+    );
+    c.assign(vec![tp.clone()]).unwrap();
+    assert_eq!(offsets(&mut c, 5), [0, 1, 2, 3, 4]);
+    c.commit_sync().unwrap();
+    let committed = c.committed(std::slice::from_ref(&tp)).unwrap();
+    let om = committed[&tp].clone().expect("a committed offset");
+    assert_eq!(om.offset, 5);
+    assert_eq!(
+        om.leader_epoch,
+        Some(0),
+        "the epoch of the record before the committed offset (a new topic's first leader)"
+    );
+    c.close();
+}

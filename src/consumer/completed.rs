@@ -33,6 +33,10 @@ pub(crate) struct Scan {
     /// Offset after the last whole batch, where the next fetch continues
     /// (`None` when there is no whole batch).
     pub next_offset: Option<i64>,
+    /// The partition leader epoch of the last whole batch (`None` when
+    /// there is none, or it has no epoch: message format v0/v1): the next
+    /// fetch's `last_fetched_epoch`.
+    pub last_epoch: Option<i32>,
     /// Full size (with the 12-byte log overhead) of a batch that is the first
     /// in the data and cut short: the broker needs a larger fetch size.
     pub first_batch_truncated: Option<(i64, usize)>,
@@ -52,6 +56,7 @@ fn be_i32(b: &[u8]) -> i32 {
 pub(crate) fn scan(data: &[u8], stable_end: Option<i64>) -> Scan {
     let mut pos = 0;
     let mut next_offset = None;
+    let mut last_epoch = None;
     let mut first_batch_truncated = None;
     while pos < data.len() {
         let rest = &data[pos..];
@@ -68,6 +73,7 @@ pub(crate) fn scan(data: &[u8], stable_end: Option<i64>) -> Scan {
             return Scan {
                 end: data.len(),
                 next_offset,
+                last_epoch,
                 first_batch_truncated: None,
             };
         }
@@ -79,25 +85,32 @@ pub(crate) fn scan(data: &[u8], stable_end: Option<i64>) -> Scan {
             break;
         }
         let magic = rest[16] as i8;
-        let last = if magic == MAGIC_V2 {
+        let (last, epoch) = if magic == MAGIC_V2 {
             if total < 27 {
                 return Scan {
                     end: data.len(),
                     next_offset,
+                    last_epoch,
                     first_batch_truncated: None,
                 };
             }
-            base.wrapping_add(be_i32(&rest[23..]) as i64)
+            let epoch = be_i32(&rest[12..]);
+            (
+                base.wrapping_add(be_i32(&rest[23..]) as i64),
+                (epoch >= 0).then_some(epoch),
+            )
         } else {
             // Legacy: the (wrapper) message's offset is its last record's.
-            base
+            (base, None)
         };
         next_offset = Some(last.wrapping_add(1));
+        last_epoch = epoch;
         pos += total;
     }
     Scan {
         end: pos,
         next_offset,
+        last_epoch,
         first_batch_truncated,
     }
 }
@@ -207,13 +220,15 @@ impl CompletedFetch {
 
     /// Moves up to `max - out.len()` records at or after `*position` into
     /// `out`, advancing `*position` past every record returned and every batch
-    /// fully consumed or skipped. On a corrupt batch `*position` is left at
-    /// the last good record.
+    /// fully consumed or skipped, and setting `*epoch` to the leader epoch of
+    /// the last batch the position moved into or past. On a corrupt batch
+    /// `*position` is left at the last good record.
     pub(crate) fn drain(
         &mut self,
         topic: &Arc<str>,
         partition: i32,
         position: &mut i64,
+        epoch: &mut Option<i32>,
         out: &mut ConsumerRecords,
         max: usize,
     ) -> Drained {
@@ -266,14 +281,21 @@ impl CompletedFetch {
                 }
                 Some(Ok(batch)) => {
                     let size = self.reader.position() - at;
-                    if self.skip_batch(&batch) || batch.next_offset() <= *position {
-                        *position = (*position).max(batch.next_offset());
-                        continue;
-                    }
                     let next_offset = batch.next_offset();
-                    let timestamp_type = batch.timestamp_type();
                     let leader_epoch =
                         (batch.partition_leader_epoch >= 0).then_some(batch.partition_leader_epoch);
+                    // (skip_batch first: it follows the aborted transactions.)
+                    if self.skip_batch(&batch) || next_offset <= *position {
+                        if next_offset > *position {
+                            *position = next_offset;
+                            *epoch = leader_epoch;
+                        }
+                        continue;
+                    }
+                    // Opened only when it ends past the position: the
+                    // position moves into it.
+                    *epoch = leader_epoch;
+                    let timestamp_type = batch.timestamp_type();
                     self.open = Some(OpenBatch {
                         records: batch.records.into_iter(),
                         next_offset,
@@ -327,7 +349,7 @@ mod tests {
         let topic: Arc<str> = Arc::from("t");
         let mut out = ConsumerRecords::new();
         loop {
-            match c.drain(&topic, 0, position, &mut out, usize::MAX) {
+            match c.drain(&topic, 0, position, &mut None, &mut out, usize::MAX) {
                 Drained::Done => break,
                 Drained::Full => {}
                 Drained::Corrupt(o, m) => panic!("corrupt at {o}: {m}"),
@@ -354,6 +376,7 @@ mod tests {
             Scan {
                 end: 0,
                 next_offset: None,
+                last_epoch: None,
                 first_batch_truncated: Some((0, first))
             }
         );
@@ -374,14 +397,14 @@ mod tests {
         let mut out = ConsumerRecords::new();
         let mut pos = 2; // seeked into the first batch
         assert!(matches!(
-            c.drain(&topic, 0, &mut pos, &mut out, 3),
+            c.drain(&topic, 0, &mut pos, &mut None, &mut out, 3),
             Drained::Full
         ));
         assert_eq!(out.iter().map(|r| r.offset).collect::<Vec<_>>(), [2, 3, 4]);
         assert_eq!(pos, 5);
         let mut out = ConsumerRecords::new();
         assert!(matches!(
-            c.drain(&topic, 0, &mut pos, &mut out, 100),
+            c.drain(&topic, 0, &mut pos, &mut None, &mut out, 100),
             Drained::Done
         ));
         assert_eq!(out.len(), 5);
@@ -427,7 +450,7 @@ mod tests {
         let topic: Arc<str> = Arc::from("t");
         let mut out = ConsumerRecords::new();
         let mut pos = 0;
-        match c.drain(&topic, 0, &mut pos, &mut out, 100) {
+        match c.drain(&topic, 0, &mut pos, &mut None, &mut out, 100) {
             Drained::Corrupt(offset, msg) => {
                 assert_eq!(offset, 2);
                 assert!(msg.contains("CRC"), "{msg}");
@@ -436,6 +459,70 @@ mod tests {
         }
         assert_eq!(out.len(), 2);
         assert_eq!(pos, 2);
+    }
+
+    fn batch_in_epoch(base: i64, n: usize, epoch: i32, producer: ProducerState) -> Vec<u8> {
+        let mut b = RecordBatchBuilder::new();
+        b.set_base_offset(base);
+        b.set_partition_leader_epoch(epoch);
+        for i in 0..n {
+            b.append(1000 + i as i64, None, Some(&b"v"[..]), &[])
+                .unwrap();
+        }
+        b.finish(producer, Compression::None).unwrap().to_vec()
+    }
+
+    #[test]
+    fn leader_epochs_of_the_fetched_and_the_consumed_batches() {
+        // 0-2 in epoch 3, 3-4 in epoch 5, an aborted transaction 5-6 in
+        // epoch 6 (skipped under read_committed) and its marker at 7.
+        let mut data = batch_in_epoch(0, 3, 3, ProducerState::NONE);
+        data.extend(batch_in_epoch(3, 2, 5, ProducerState::NONE));
+        data.extend(batch_in_epoch(5, 2, 6, txn(9)));
+        let mut b = RecordBatchBuilder::new();
+        b.set_base_offset(7);
+        b.set_partition_leader_epoch(6);
+        b.set_control(true);
+        let key = ControlRecord {
+            version: 0,
+            kind: ControlRecordType::Abort,
+        }
+        .to_key();
+        b.append(5000, Some(&key), Some(&[0, 0, 0, 0, 0, 0][..]), &[])
+            .unwrap();
+        data.extend(b.finish(txn(9), Compression::None).unwrap().to_vec());
+        let s = scan(&data, None);
+        assert_eq!((s.next_offset, s.last_epoch), (Some(8), Some(6)));
+        // Legacy batches and batches without an epoch have none.
+        let s = scan(&batch(0, 2, ProducerState::NONE), None);
+        assert_eq!((s.next_offset, s.last_epoch), (Some(2), None));
+
+        let topic: Arc<str> = Arc::from("t");
+        let bytes = Bytes::from(data);
+        let end = scan(&bytes, None).end;
+        let mut c = CompletedFetch::new(bytes, end, true, true, Some(vec![(9, 5)]));
+        let (mut pos, mut epoch) = (1, None);
+        let mut out = ConsumerRecords::new();
+        // Two records: the position is inside the first batch (epoch 3).
+        assert!(matches!(
+            c.drain(&topic, 0, &mut pos, &mut epoch, &mut out, 2),
+            Drained::Full
+        ));
+        assert_eq!((pos, epoch), (3, Some(3)));
+        // One more: into the second batch (epoch 5).
+        assert!(matches!(
+            c.drain(&topic, 0, &mut pos, &mut epoch, &mut out, 3),
+            Drained::Full
+        ));
+        assert_eq!((pos, epoch), (4, Some(5)));
+        // The rest: the skipped transaction and marker move it to epoch 6.
+        assert!(matches!(
+            c.drain(&topic, 0, &mut pos, &mut epoch, &mut out, 100),
+            Drained::Done
+        ));
+        assert_eq!(out.len(), 4);
+        assert_eq!((pos, epoch), (8, Some(6)));
+        assert_eq!(out.as_slice()[3].leader_epoch, Some(5));
     }
 
     #[test]
@@ -468,8 +555,10 @@ mod tests {
                         let mut out = ConsumerRecords::new();
                         loop {
                             let max = out.len() + 2;
-                            if !matches!(c.drain(&topic, 0, &mut pos, &mut out, max), Drained::Full)
-                            {
+                            if !matches!(
+                                c.drain(&topic, 0, &mut pos, &mut None, &mut out, max),
+                                Drained::Full
+                            ) {
                                 break;
                             }
                         }

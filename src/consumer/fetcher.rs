@@ -13,6 +13,15 @@
 //! OFFSET_OUT_OF_RANGE, which then resets nothing: the leader decides; a lost
 //! connection). ListOffsets always goes to the leader.
 //!
+//! Log truncation (KIP-320): each Fetch (v12+) carries the leader epoch of
+//! the last batch fetched (`last_fetched_epoch`); a replica whose log no
+//! longer holds that epoch up to the fetch offset (after an unclean leader
+//! election) answers with a `diverging_epoch` instead of records, and a
+//! position past it moves back to the divergence (see
+//! `on_diverging_epoch`). Kafka 2.7+ brokers all answer Fetch v12+, so the
+//! consumer does not validate positions with OffsetForLeaderEpoch as Java
+//! (which sends no `last_fetched_epoch`) does after a leader change.
+//!
 //! Everything here runs on the application's thread inside `poll`; requests
 //! are sent with [`Connection::send`](crate::net::Connection::send), whose
 //! callback (on the connection's reader thread) only forwards the response
@@ -308,7 +317,10 @@ impl Fetcher {
                             st.backoff_until = Some(backoff);
                         } else {
                             log::debug!("position of {tp} reset to {offset} ({to})");
-                            st.seek(offset);
+                            // The epoch (v4+) lets the first Fetch detect a
+                            // log truncated meanwhile, as Java.
+                            let epoch = (pending.version >= 4).then_some(p.leader_epoch);
+                            st.seek_with_epoch(offset, epoch);
                         }
                     }
                     Some(code) if code.is_retriable() || is_routing_error(code) => {
@@ -398,6 +410,7 @@ impl Fetcher {
                     fetch_offset: st.fetch_offset,
                     max_bytes,
                     leader_epoch: leader.1,
+                    last_fetched_epoch: st.fetch_epoch.unwrap_or(-1),
                 },
                 Sent {
                     generation: st.generation,
@@ -683,17 +696,26 @@ impl Fetcher {
                 continue;
             }
             let before = position;
+            let mut epoch = st.last_epoch;
             let start = out.len_for_partition_start();
             while let Some(front) = st.buffer.front_mut() {
-                match front.drain(&st.topic, st.partition, &mut position, &mut out, max) {
+                match front.drain(
+                    &st.topic,
+                    st.partition,
+                    &mut position,
+                    &mut epoch,
+                    &mut out,
+                    max,
+                ) {
                     Drained::Full => break,
                     Drained::Done => {
                         st.buffer.pop_front();
                     }
                     Drained::Corrupt(offset, message) => {
                         let node = front.node;
-                        st.invalidate();
-                        st.fetch_offset = position;
+                        st.position = Some(position);
+                        st.last_epoch = epoch;
+                        st.refetch_from_position();
                         st.error = Some(Error::Kafka {
                             code: KafkaCode::CorruptMessage,
                             context: format!(
@@ -707,8 +729,10 @@ impl Fetcher {
                 }
             }
             st.position = Some(position);
+            st.last_epoch = epoch;
             if st.buffer.is_empty() && !st.fetch_in_flight && st.fetch_offset < position {
                 st.fetch_offset = position;
+                st.fetch_epoch = epoch;
             }
             if let Some(stop) = stop.filter(|&s| position > s) {
                 // Bounded read: what was drained past the stop offset is
@@ -879,6 +903,17 @@ fn handle_partition(
                     settings.rack
                 );
             }
+            if p.diverging_epoch.epoch >= 0 && p.diverging_epoch.end_offset >= 0 {
+                on_diverging_epoch(
+                    settings,
+                    node,
+                    st,
+                    fetch_offset,
+                    p.diverging_epoch.epoch,
+                    p.diverging_epoch.end_offset,
+                );
+                return false;
+            }
             let Some(data) = p.records.filter(|d| !d.is_empty()) else {
                 return false;
             };
@@ -886,8 +921,9 @@ fn handle_partition(
                 .then_some(p.last_stable_offset);
             let s = scan(&data, stable_end);
             if s.end > 0 {
-                if let Some(next) = s.next_offset {
-                    st.fetch_offset = st.fetch_offset.max(next);
+                if let Some(next) = s.next_offset.filter(|&n| n > st.fetch_offset) {
+                    st.fetch_offset = next;
+                    st.fetch_epoch = s.last_epoch;
                 }
                 st.size_hint = None;
                 let aborted = if settings.read_committed {
@@ -988,6 +1024,77 @@ fn handle_partition(
                 message: None,
             });
             false
+        }
+    }
+}
+
+/// Handles a Fetch answer (v12+) saying that the log diverged from what
+/// this consumer fetched (KIP-320): its `last_fetched_epoch` is not in the
+/// replica's log as it was fetched, and leader epoch `epoch` (the largest
+/// one not above it) ends at offset `end`, beyond which the replica's log
+/// holds other records (an unclean leader election truncated the log the
+/// consumer read). As Java's `SubscriptionState.maybeCompleteValidation`:
+///
+/// * `end` below the position: records the application already received
+///   are gone. With `auto.offset.reset` earliest or latest the position
+///   moves back to `end`, the first offset of the truncated range, and the
+///   records written there since are read; with `none`, poll fails
+///   (OFFSET_OUT_OF_RANGE) naming the partition, its position and the
+///   divergent offset, until the application seeks.
+/// * otherwise nothing consumed is lost: only buffered data past the
+///   position may be, so it is dropped and fetched again from the position
+///   (a fetch at the position itself takes `epoch` as its last fetched
+///   epoch, which the replica knows to end at or after it).
+fn on_diverging_epoch(
+    settings: &FetchSettings,
+    node: i32,
+    st: &mut PartitionState,
+    fetch_offset: i64,
+    epoch: i32,
+    end: i64,
+) {
+    let tp = st.tp();
+    let Some(position) = st.position else {
+        return;
+    };
+    let fetched_epoch = st.fetch_epoch.unwrap_or(-1);
+    if end < position {
+        match settings.reset_policy {
+            OffsetResetPolicy::Earliest | OffsetResetPolicy::Latest => {
+                log::info!(
+                    "log truncation detected for {tp} at offset {position}: leader epoch {epoch} ends at \
+                     offset {end} on broker {node} (fetched at {fetch_offset} after epoch {fetched_epoch}); \
+                     resetting the position to {end}, the first offset of the truncated range"
+                );
+                st.seek_with_epoch(end, Some(epoch));
+            }
+            OffsetResetPolicy::None => {
+                log::warn!(
+                    "log truncation detected for {tp} at offset {position}: leader epoch {epoch} ends at \
+                     offset {end} on broker {node}; auto.offset.reset=none"
+                );
+                st.refetch_from_position();
+                st.error = Some(Error::Kafka {
+                    code: KafkaCode::OffsetOutOfRange,
+                    context: format!(
+                        "log truncation detected for {tp}: the position {position} is past the end of the log \
+                         kept by broker {node} (leader epoch {epoch} ends at offset {end}, the divergent offset: \
+                         records from {end} on were replaced, e.g. after an unclean leader election); \
+                         auto.offset.reset=none: seek to {end} (the first offset of the truncated range) \
+                         or to another offset to go on"
+                    ),
+                    message: None,
+                });
+            }
+        }
+    } else {
+        log::debug!(
+            "{tp}: broker {node} reports leader epoch {epoch} ending at {end} for a fetch at {fetch_offset} \
+             after epoch {fetched_epoch}; the position {position} is not past it: fetching again from the position"
+        );
+        st.refetch_from_position();
+        if fetch_offset == position {
+            st.fetch_epoch = Some(epoch);
         }
     }
 }
@@ -1257,5 +1364,167 @@ mod tests {
             now + LEASE,
         );
         assert_eq!(st.reset, Some(ResetTo::Earliest));
+    }
+
+    fn diverging(epoch: i32, end: i64) -> PartitionData {
+        let mut p = ok(-1);
+        p.diverging_epoch.epoch = epoch;
+        p.diverging_epoch.end_offset = end;
+        p
+    }
+
+    /// A batch of `n` records from `base` in leader epoch `epoch`.
+    fn records(base: i64, n: usize, epoch: i32) -> crate::protocol::Bytes {
+        use crate::protocol::compression::Compression;
+        use crate::protocol::records::{ProducerState, RecordBatchBuilder};
+        let mut b = RecordBatchBuilder::new();
+        b.set_base_offset(base);
+        b.set_partition_leader_epoch(epoch);
+        for i in 0..n {
+            b.append(i as i64, None, Some(&b"v"[..]), &[]).unwrap();
+        }
+        crate::protocol::Bytes::from(
+            b.finish(ProducerState::NONE, Compression::None)
+                .unwrap()
+                .to_vec(),
+        )
+    }
+
+    fn with_policy(policy: OffsetResetPolicy) -> FetchSettings {
+        FetchSettings {
+            reset_policy: policy,
+            ..settings()
+        }
+    }
+
+    #[test]
+    fn fetched_and_consumed_epochs_follow_the_batches() {
+        let now = Instant::now();
+        let (mut subs, tp) = subs_at(0);
+        let st = subs.get_mut(&tp).unwrap();
+        let s = sent(st);
+        let mut p = ok(-1);
+        p.records = Some(records(0, 5, 4));
+        handle_partition(&settings(), 1, st, p, s, now, now + LEASE);
+        assert_eq!((st.fetch_offset, st.fetch_epoch), (5, Some(4)));
+        assert_eq!((st.position, st.last_epoch), (Some(0), None));
+        // A seek with an epoch (a committed offset's, ListOffsets') sets both.
+        st.seek_with_epoch(3, Some(2));
+        assert_eq!((st.last_epoch, st.fetch_epoch), (Some(2), Some(2)));
+        st.seek_with_epoch(3, Some(-1));
+        assert_eq!((st.last_epoch, st.fetch_epoch), (None, None));
+    }
+
+    #[test]
+    fn a_log_truncated_below_the_position_moves_it_back_to_the_divergence() {
+        let now = Instant::now();
+        let (mut subs, tp) = subs_at(30);
+        let st = subs.get_mut(&tp).unwrap();
+        st.last_epoch = Some(7);
+        st.fetch_epoch = Some(7);
+        let s = sent(st);
+        let generation = st.generation;
+        assert!(!handle_partition(
+            &settings(),
+            1,
+            st,
+            diverging(5, 20),
+            s,
+            now,
+            now + LEASE
+        ));
+        assert_eq!(
+            st.position,
+            Some(20),
+            "the first offset of the truncated range"
+        );
+        assert_eq!((st.fetch_offset, st.fetch_epoch), (20, Some(5)));
+        assert_eq!(st.last_epoch, Some(5));
+        assert!(st.error.is_none() && st.reset.is_none());
+        assert!(st.generation > generation, "older requests are dropped");
+        assert!(st.fetchable(now), "fetched again at once");
+        // latest behaves the same: the truncation point, not the log end.
+        let (mut subs, tp) = subs_at(30);
+        let st = subs.get_mut(&tp).unwrap();
+        let s = sent(st);
+        handle_partition(
+            &with_policy(OffsetResetPolicy::Latest),
+            1,
+            st,
+            diverging(5, 20),
+            s,
+            now,
+            now + LEASE,
+        );
+        assert_eq!(st.position, Some(20));
+    }
+
+    #[test]
+    fn a_log_truncation_with_auto_offset_reset_none_is_an_error() {
+        let now = Instant::now();
+        let (mut subs, tp) = subs_at(30);
+        let st = subs.get_mut(&tp).unwrap();
+        st.last_epoch = Some(7);
+        st.fetch_epoch = Some(7);
+        let s = sent(st);
+        handle_partition(
+            &with_policy(OffsetResetPolicy::None),
+            1,
+            st,
+            diverging(5, 20),
+            s,
+            now,
+            now + LEASE,
+        );
+        assert_eq!(st.position, Some(30), "the application decides");
+        let e = st.error.take().expect("an error");
+        let text = e.to_string();
+        assert!(
+            matches!(
+                e,
+                Error::Kafka {
+                    code: KafkaCode::OffsetOutOfRange,
+                    ..
+                }
+            ),
+            "{text}"
+        );
+        for part in ["log truncation", "t-0", "30", "20"] {
+            assert!(text.contains(part), "{part:?} in {text}");
+        }
+        // Until a seek, the next fetch asks again at the position.
+        assert_eq!((st.fetch_offset, st.fetch_epoch), (30, Some(7)));
+    }
+
+    #[test]
+    fn a_divergence_past_the_position_drops_only_buffered_data() {
+        let now = Instant::now();
+        let (mut subs, tp) = subs_at(10);
+        let st = subs.get_mut(&tp).unwrap();
+        st.last_epoch = Some(4);
+        // Records 10-14 buffered, the next fetch at 15 after epoch 5.
+        let s = sent(st);
+        let mut p = ok(-1);
+        p.records = Some(records(10, 5, 5));
+        handle_partition(&settings(), 1, st, p, s, now, now + LEASE);
+        assert_eq!((st.fetch_offset, st.fetch_epoch), (15, Some(5)));
+        assert_eq!(st.buffer.len(), 1);
+        let s = sent(st);
+        handle_partition(&settings(), 1, st, diverging(4, 12), s, now, now + LEASE);
+        assert_eq!(st.position, Some(10), "nothing consumed was lost");
+        assert!(st.buffer.is_empty(), "buffered records past 12 may be gone");
+        assert_eq!((st.fetch_offset, st.fetch_epoch), (10, Some(4)));
+        assert!(st.error.is_none());
+        // At the position, an older epoch ending after it is taken as the
+        // last fetched epoch (no loop on the same answer).
+        let s = sent(st);
+        st.fetch_epoch = Some(6);
+        handle_partition(&settings(), 1, st, diverging(4, 12), s, now, now + LEASE);
+        assert_eq!((st.position, st.fetch_offset), (Some(10), 10));
+        assert_eq!(st.fetch_epoch, Some(4));
+        // A response without a diverging epoch (-1) changes nothing.
+        let s = sent(st);
+        handle_partition(&settings(), 1, st, ok(-1), s, now, now + LEASE);
+        assert_eq!((st.position, st.fetch_epoch), (Some(10), Some(4)));
     }
 }

@@ -695,7 +695,7 @@ impl Consumer {
             let st = self.fetcher.subs.get_mut(tp).expect("assigned");
             if st.generation == generation && st.awaiting_committed {
                 match committed.get(tp).cloned().flatten() {
-                    Some(om) => st.seek(om.offset),
+                    Some(om) => st.seek_with_epoch(om.offset, om.leader_epoch),
                     None => st.awaiting_committed = false,
                 }
             }

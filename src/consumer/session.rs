@@ -25,7 +25,11 @@ pub(crate) struct Wanted {
     pub partition: i32,
     pub fetch_offset: i64,
     pub max_bytes: i32,
+    /// The leader epoch from the metadata (`current_leader_epoch`, -1 unknown).
     pub leader_epoch: i32,
+    /// The leader epoch of the last batch fetched, before `fetch_offset`
+    /// (`last_fetched_epoch`, KIP-320: Fetch v12+; -1 unknown).
+    pub last_fetched_epoch: i32,
 }
 
 /// The topics, partitions and session fields of the next request.
@@ -122,7 +126,12 @@ impl FetchSession {
                 partition: w.partition,
                 current_leader_epoch: w.leader_epoch,
                 fetch_offset: w.fetch_offset,
-                last_fetched_epoch: -1,
+                // Absent before v12 (no divergence check by the broker).
+                last_fetched_epoch: if version >= 12 {
+                    w.last_fetched_epoch
+                } else {
+                    -1
+                },
                 log_start_offset: -1,
                 partition_max_bytes: w.max_bytes,
                 ..Default::default()
@@ -207,6 +216,7 @@ mod tests {
             fetch_offset: offset,
             max_bytes: 100,
             leader_epoch: -1,
+            last_fetched_epoch: -1,
         }
     }
 
@@ -266,5 +276,29 @@ mod tests {
         assert_eq!((r.session_id, r.session_epoch), (0, -1));
         s.on_success(0, true, 6);
         assert!(s.build(vec![w("a", 0, 0)], 6).full);
+    }
+
+    #[test]
+    fn last_fetched_epoch_is_sent_from_v12_and_a_change_resends_the_partition() {
+        let with = |epoch: i32| Wanted {
+            last_fetched_epoch: epoch,
+            leader_epoch: 4,
+            ..w("a", 0, 10)
+        };
+        let mut s = FetchSession::default();
+        let r = s.build(vec![with(3)], 12);
+        let p = &r.topics[0].partitions[0];
+        assert_eq!((p.current_leader_epoch, p.last_fetched_epoch), (4, 3));
+        s.on_success(9, true, 12);
+        // Unchanged: not listed in the incremental request.
+        assert!(s.build(vec![with(3)], 12).topics.is_empty());
+        s.on_success(9, false, 12);
+        // A new epoch at the same offset (after a diverging epoch) is sent.
+        let r = s.build(vec![with(2)], 12);
+        assert_eq!(r.topics[0].partitions[0].last_fetched_epoch, 2);
+        // Before v12 the field does not exist.
+        let mut s = FetchSession::default();
+        let r = s.build(vec![with(3)], 11);
+        assert_eq!(r.topics[0].partitions[0].last_fetched_epoch, -1);
     }
 }

@@ -79,8 +79,20 @@ pub(crate) struct PartitionState {
     pub reset_in_flight: bool,
     /// Bumped by every seek/reset: responses to older requests are dropped.
     pub generation: u64,
+    /// The leader epoch of the last record batch the position moved past
+    /// (whose records `poll` returned, or that it skipped: a control batch,
+    /// an aborted transaction): the epoch that goes with the position, as
+    /// Java's `FetchPosition.offsetEpoch`. Commits carry it as
+    /// `committed_leader_epoch` (KIP-320). `None` after a seek to an offset
+    /// without an epoch, and for batches without one (message format v0/v1).
+    pub last_epoch: Option<i32>,
     /// Offset the next fetch starts at: the end of the buffered data.
     pub fetch_offset: i64,
+    /// The leader epoch of the last batch fetched (the one ending at
+    /// `fetch_offset`): the next Fetch's `last_fetched_epoch` (KIP-320,
+    /// Fetch v12+), by which the leader detects that the log diverged from
+    /// what this consumer read (`diverging_epoch`).
+    pub fetch_epoch: Option<i32>,
     pub fetch_in_flight: bool,
     pub paused: bool,
     pub backoff_until: Option<Instant>,
@@ -124,7 +136,9 @@ impl PartitionState {
             reset: None,
             reset_in_flight: false,
             generation: 0,
+            last_epoch: None,
             fetch_offset: 0,
+            fetch_epoch: None,
             fetch_in_flight: false,
             paused: false,
             backoff_until: None,
@@ -158,20 +172,45 @@ impl PartitionState {
         self.eof_reported = false;
     }
 
-    /// Moves the position (seek).
+    /// Moves the position (seek), to an offset without a known leader epoch.
     pub(crate) fn seek(&mut self, offset: i64) {
+        self.seek_with_epoch(offset, None);
+    }
+
+    /// Moves the position to `offset`, whose preceding record was written in
+    /// leader epoch `epoch` when known (a committed offset's
+    /// `committed_leader_epoch`, a ListOffsets answer's `leader_epoch`, the
+    /// end of a diverging epoch): the next Fetch carries it as
+    /// `last_fetched_epoch`, so that the leader reports a log truncated
+    /// below `offset` (KIP-320). A negative epoch means none.
+    pub(crate) fn seek_with_epoch(&mut self, offset: i64, epoch: Option<i32>) {
+        let epoch = epoch.filter(|e| *e >= 0);
         self.invalidate();
         self.position = Some(offset);
+        self.last_epoch = epoch;
         self.fetch_offset = offset;
+        self.fetch_epoch = epoch;
         self.reset = None;
         self.error = None;
         self.awaiting_committed = false;
+    }
+
+    /// Drops the buffered data (and invalidates requests in flight): the
+    /// next fetch starts at the position, with its epoch.
+    pub(crate) fn refetch_from_position(&mut self) {
+        self.invalidate();
+        if let Some(p) = self.position {
+            self.fetch_offset = p;
+            self.fetch_epoch = self.last_epoch;
+        }
     }
 
     /// Forgets the position until an offset lookup finds it.
     pub(crate) fn request_reset(&mut self, to: ResetTo) {
         self.invalidate();
         self.position = None;
+        self.last_epoch = None;
+        self.fetch_epoch = None;
         self.reset = Some(to);
         self.error = None;
         self.awaiting_committed = false;

@@ -56,7 +56,17 @@ pub(crate) fn consumed_offsets(
     subs: &Subscriptions,
 ) -> BTreeMap<TopicPartition, OffsetAndMetadata> {
     subs.iter()
-        .filter_map(|st| st.position.map(|p| (st.tp(), OffsetAndMetadata::new(p))))
+        .filter_map(|st| {
+            st.position.map(|p| {
+                (
+                    st.tp(),
+                    OffsetAndMetadata {
+                        leader_epoch: st.last_epoch,
+                        ..OffsetAndMetadata::new(p)
+                    },
+                )
+            })
+        })
         .collect()
 }
 
@@ -72,7 +82,7 @@ fn commit_request(
             .push(OffsetCommitRequestPartition {
                 partition_index: tp.partition,
                 committed_offset: om.offset,
-                committed_leader_epoch: -1,
+                committed_leader_epoch: om.leader_epoch.unwrap_or(-1),
                 commit_timestamp: -1,
                 committed_metadata: Some(om.metadata.clone().unwrap_or_default()),
                 ..Default::default()
@@ -342,7 +352,7 @@ fn offset_fetch_result(
     v: i16,
 ) -> Result<Committed> {
     let mut group_code = resp.error_code;
-    let mut rows: Vec<(String, i32, i64, Option<String>, i16)> = Vec::new();
+    let mut rows: Vec<(String, i32, i64, i32, Option<String>, i16)> = Vec::new();
     if v >= 8 {
         for grp in resp.groups {
             group_code = grp.error_code;
@@ -352,6 +362,7 @@ fn offset_fetch_result(
                         t.name.clone(),
                         p.partition_index,
                         p.committed_offset,
+                        p.committed_leader_epoch,
                         p.metadata,
                         p.error_code,
                     ));
@@ -365,6 +376,7 @@ fn offset_fetch_result(
                     t.name.clone(),
                     p.partition_index,
                     p.committed_offset,
+                    p.committed_leader_epoch,
                     p.metadata,
                     p.error_code,
                 ));
@@ -378,7 +390,7 @@ fn offset_fetch_result(
         ));
     }
     let mut out = BTreeMap::new();
-    for (topic, partition, offset, metadata, code) in rows {
+    for (topic, partition, offset, epoch, metadata, code) in rows {
         if let Some(code) = KafkaCode::from_code(code) {
             return Err(Error::kafka(
                 code,
@@ -388,6 +400,7 @@ fn offset_fetch_result(
         let v = (offset >= 0).then(|| OffsetAndMetadata {
             offset,
             metadata: metadata.filter(|m| !m.is_empty()),
+            leader_epoch: (epoch >= 0).then_some(epoch),
         });
         out.insert(TopicPartition::new(topic.as_str(), partition), v);
     }
@@ -507,7 +520,7 @@ pub(crate) fn handle_offset_fetch(
                     continue;
                 }
                 match om {
-                    Some(om) => st.seek(om.offset),
+                    Some(om) => st.seek_with_epoch(om.offset, om.leader_epoch),
                     None => st.awaiting_committed = false,
                 }
             }

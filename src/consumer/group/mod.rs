@@ -106,14 +106,20 @@ pub struct OffsetAndMetadata {
     pub offset: i64,
     /// Free-form metadata stored with the offset.
     pub metadata: Option<String>,
+    /// The leader epoch of the record before `offset` (KIP-320), when
+    /// known: committed with the offset so that a consumer resuming from it
+    /// detects a log truncated below it. `commit_sync` and auto-commit fill
+    /// it in from what was consumed.
+    pub leader_epoch: Option<i32>,
 }
 
 impl OffsetAndMetadata {
-    /// An offset without metadata.
+    /// An offset without metadata or leader epoch.
     pub fn new(offset: i64) -> OffsetAndMetadata {
         OffsetAndMetadata {
             offset,
             metadata: None,
+            leader_epoch: None,
         }
     }
 }
