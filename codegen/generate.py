@@ -71,6 +71,48 @@ APIS = [
 # mock cluster offers.
 RELEASED_UNSTABLE = {"ConsumerGroupHeartbeat"}
 
+# KIP-219 (client-side throttling): the first version of each response whose
+# `ThrottleTimeMs` the client must honour. From that version on, a broker that
+# finds a quota violated answers at once and expects the client to send nothing
+# more on the connection for that long; before it, the broker delayed the
+# response itself and the field only reports the delay. The values are the Java
+# client's (`AbstractResponse.shouldClientThrottle`); where the JSON says
+# "Starting in version N, on quota violation, brokers send out responses before
+# throttling", the generator checks that N agrees. APIs added after Kafka 2.0
+# (KIP-219) throttle the client at every version (0). Every response with a
+# top-level `ThrottleTimeMs` needs an entry.
+CLIENT_THROTTLE_FROM = {
+    "ApiVersions": 2,
+    "Metadata": 6,
+    "Produce": 6,
+    "Fetch": 8,
+    "ListOffsets": 3,
+    "FindCoordinator": 2,
+    "CreateTopics": 3,
+    "DeleteTopics": 2,
+    "InitProducerId": 1,
+    "OffsetCommit": 4,
+    "OffsetFetch": 4,
+    "JoinGroup": 3,
+    "Heartbeat": 2,
+    "LeaveGroup": 2,
+    "SyncGroup": 2,
+    "DescribeGroups": 2,
+    "ListGroups": 2,
+    "DeleteGroups": 1,
+    "AddPartitionsToTxn": 1,
+    "AddOffsetsToTxn": 1,
+    "EndTxn": 1,
+    "TxnOffsetCommit": 1,
+    "DescribeConfigs": 2,
+    "DescribeCluster": 0,
+    "CreatePartitions": 1,
+    "DeleteRecords": 1,
+    "IncrementalAlterConfigs": 0,
+    "OffsetForLeaderEpoch": 2,
+    "ConsumerGroupHeartbeat": 0,
+}
+
 # `"type": "data"` files (no API key), generated as plain structs.
 DATA_TYPES = [
     "ConsumerProtocolSubscription",
@@ -337,6 +379,9 @@ class Message:
     api_name: str
     has_flexible: bool
     max_version: int = 0  # stable max (set later)
+    # Responses: the first version whose throttle time the client must honour
+    # (KIP-219), or None when the response has no `ThrottleTimeMs` (set later).
+    client_throttle_from: int | None = None
 
 
 class Builder:
@@ -1061,10 +1106,18 @@ class Gen:
                 f"type Response = super::{resp};\n}}\n"
             )
         elif m.kind == "response":
+            throttle = ""
+            if m.client_throttle_from is not None:
+                ident = next(f.ident for f in m.root.fields if f.name == "ThrottleTimeMs")
+                if m.client_throttle_from <= m.valid[0]:
+                    body = f"let _ = version;\nself.{ident}"
+                else:
+                    body = f"if version >= {m.client_throttle_from} {{ self.{ident} }} else {{ 0 }}"
+                throttle = f"fn client_throttle_time_ms(&self, version: i16) -> i32 {{\n{body}\n}}\n"
             out.append(
                 f"impl Response for {m.file} {{\n"
                 f"const API_KEY: i16 = {m.api_key};\n"
-                f"const FLEXIBLE_MIN: i16 = {fmin};\n}}\n"
+                f"const FLEXIBLE_MIN: i16 = {fmin};\n{throttle}}}\n"
             )
         return "".join(out)
 
@@ -1348,7 +1401,10 @@ def load_messages(proto_dir: str) -> list[Message]:
         spec = load_json(path)
         if spec.get("name") != name:
             raise GenError(f"{path}: name is {spec.get('name')!r}, expected {name!r}")
-        msgs.append(Builder(spec, name).build())
+        msg = Builder(spec, name).build()
+        if msg.kind == "response":
+            msg.client_throttle_from = client_throttle_from(msg, path)
+        msgs.append(msg)
     by_name = {m.file: m for m in msgs}
     for m in msgs:
         if m.api_name in RELEASED_UNSTABLE:
@@ -1364,6 +1420,39 @@ def load_messages(proto_dir: str) -> list[Message]:
             raise GenError(f"{m.file}: no stable version")
     msgs.sort(key=lambda m: m.module)
     return msgs
+
+
+def client_throttle_from(m: Message, path: str) -> int | None:
+    """The first version of response `m` whose throttle time the client must
+    honour (KIP-219; see CLIENT_THROTTLE_FROM), checked against the JSON's
+    comments; None when the response has no top-level `ThrottleTimeMs`."""
+    field = next((f for f in m.root.fields if f.name == "ThrottleTimeMs"), None)
+    known = CLIENT_THROTTLE_FROM.get(m.api_name)
+    if field is None:
+        if known is not None:
+            raise GenError(f"{m.file}: in CLIENT_THROTTLE_FROM but has no ThrottleTimeMs field")
+        return None
+    if field.type != "int32" or field.is_array:
+        raise GenError(f"{m.file}: ThrottleTimeMs is {field.type}, expected int32")
+    if known is None:
+        raise GenError(
+            f"{m.file}: has a ThrottleTimeMs field: add the first version the client must "
+            "honour it at (KIP-219, Java's shouldClientThrottle) to CLIENT_THROTTLE_FROM"
+        )
+    with open(path, encoding="utf-8") as f:
+        comments = " ".join(
+            line.strip()[2:].strip() for line in f if line.strip().startswith("//")
+        )
+    said = re.search(
+        r"Starting in version (\d+), on quota violation,? brokers send out responses before throttling",
+        comments,
+    )
+    if said and int(said.group(1)) != known:
+        raise GenError(
+            f"{m.file}: the JSON says clients throttle from version {said.group(1)}, "
+            f"CLIENT_THROTTLE_FROM says {known}"
+        )
+    return known
 
 
 def generate(proto_dir: str, out_dir: str) -> list[str]:

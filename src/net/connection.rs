@@ -8,12 +8,24 @@
 //! its response can arrive. Any protocol violation, I/O error or request
 //! timeout fails every in-flight request and closes the socket, as the Java
 //! client does: after a timeout the position of the byte stream is unknown.
+//!
+//! Throttling (KIP-219): a response whose `throttle_time_ms` the client must
+//! honour (see [`Response::client_throttle_time_ms`]) mutes sending on its
+//! connection until that time has passed, as Java's `NetworkClient` does.
+//! Requests sent meanwhile are encoded and held back in the connection (their
+//! callers do not block: [`Connection::send`] returns at once, a blocking
+//! [`Connection::request`] waits for its response as usual), then written in
+//! order by a short-lived flusher thread when the throttle ends. A held
+//! request whose own timeout passes first fails with a timeout without being
+//! written. Callers that would rather not queue on a throttled broker (the
+//! producer's sender, the consumer's fetcher) can consult
+//! [`Connection::throttled_until`].
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -159,6 +171,93 @@ struct WriteSide {
     out: WriteTransport,
     next_correlation_id: i32,
     buf: Vec<u8>,
+    /// A flusher thread is due to write the held-back requests (KIP-219).
+    flusher: bool,
+}
+
+/// An encoded request held back while the broker throttles the connection.
+struct Held {
+    frame: Vec<u8>,
+    /// The in-flight entry to queue when it is written (`None`: the broker
+    /// will not answer, Produce with acks=0).
+    entry: Option<InFlight>,
+    name: &'static str,
+    held_at: Instant,
+    deadline: Instant,
+    timeout: Duration,
+}
+
+impl Held {
+    fn fail(self, err: Error) {
+        if let Some(e) = self.entry {
+            (e.callback)(Err(err));
+        }
+    }
+}
+
+/// What broker throttling (KIP-219) did to the requests of one connection,
+/// or of every connection of the process ([`throttle_totals`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ThrottleStats {
+    /// Responses that asked the client to back off (`throttle_time_ms` > 0
+    /// at a version where the client must honour it).
+    pub throttled_responses: u64,
+    /// The sum of their throttle times.
+    pub throttle_time: Duration,
+    /// Requests held back (not written) because the connection was throttled.
+    pub held_requests: u64,
+    /// The sum of the times those requests were held back.
+    pub held_time: Duration,
+}
+
+#[derive(Default)]
+struct ThrottleCounters {
+    throttled_responses: AtomicU64,
+    throttle_us: AtomicU64,
+    held_requests: AtomicU64,
+    held_us: AtomicU64,
+}
+
+impl ThrottleCounters {
+    const fn new() -> ThrottleCounters {
+        ThrottleCounters {
+            throttled_responses: AtomicU64::new(0),
+            throttle_us: AtomicU64::new(0),
+            held_requests: AtomicU64::new(0),
+            held_us: AtomicU64::new(0),
+        }
+    }
+
+    fn throttled(&self, d: Duration) {
+        self.throttled_responses.fetch_add(1, Ordering::Relaxed);
+        self.throttle_us
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn held(&self, d: Duration) {
+        self.held_requests.fetch_add(1, Ordering::Relaxed);
+        self.held_us
+            .fetch_add(d.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> ThrottleStats {
+        ThrottleStats {
+            throttled_responses: self.throttled_responses.load(Ordering::Relaxed),
+            throttle_time: Duration::from_micros(self.throttle_us.load(Ordering::Relaxed)),
+            held_requests: self.held_requests.load(Ordering::Relaxed),
+            held_time: Duration::from_micros(self.held_us.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// Throttling of every connection of this process so far.
+static TOTALS: ThrottleCounters = ThrottleCounters::new();
+
+/// What broker throttling (KIP-219) did to the requests of every connection
+/// of this process so far (a diagnostic; see [`Connection::throttle_stats`]
+/// for one connection).
+pub fn throttle_totals() -> ThrottleStats {
+    TOTALS.snapshot()
 }
 
 struct Shared {
@@ -178,6 +277,14 @@ struct Shared {
     /// that no writer used since should rather be closed: set from the
     /// session lifetime the broker returned, `None` when it sets no limit.
     reauth_at: Mutex<Option<(Instant, Instant)>>,
+    /// KIP-219: nothing is written before this instant (the broker asked the
+    /// client to back off in a response's `throttle_time_ms`).
+    throttled_until: Mutex<Option<Instant>>,
+    /// Requests held back while throttled, in the order they were sent.
+    /// Their in-flight entries are queued only when they are written, so
+    /// that `in_flight` stays in the order of the byte stream.
+    held: Mutex<VecDeque<Held>>,
+    throttle_stats: ThrottleCounters,
 }
 
 impl Shared {
@@ -194,6 +301,103 @@ impl Shared {
         for p in pending {
             (p.callback)(Err(err.clone()));
         }
+        self.fail_held(&err);
+    }
+
+    /// Fails every held-back request with `err` (the connection is closed).
+    fn fail_held(&self, err: &Error) {
+        let held: Vec<Held> = self.held.lock().unwrap().drain(..).collect();
+        for h in held {
+            h.fail(err.clone());
+        }
+    }
+
+    /// How long the broker still wants this connection to stay silent.
+    fn throttle_remaining(&self, now: Instant) -> Duration {
+        self.throttled_until
+            .lock()
+            .unwrap()
+            .map(|t| t.saturating_duration_since(now))
+            .unwrap_or_default()
+    }
+
+    /// Honours a response's throttle time (KIP-219): nothing more is written
+    /// on this connection for `ms` milliseconds from now.
+    fn throttle(&self, ms: i32, api: &str, version: i16) {
+        if ms <= 0 {
+            return;
+        }
+        let d = Duration::from_millis(ms as u64);
+        let until = Instant::now() + d;
+        {
+            let mut t = self.throttled_until.lock().unwrap();
+            if t.is_none_or(|t| t < until) {
+                *t = Some(until);
+            }
+        }
+        self.throttle_stats.throttled(d);
+        TOTALS.throttled(d);
+        log::debug!(
+            "broker {} throttled this client for {ms} ms (quota exceeded; {api} v{version} response): requests to it are held back until then",
+            self.label
+        );
+    }
+
+    /// Fails the held-back requests whose own timeout has passed (they were
+    /// never written, so the connection stays usable).
+    fn expire_held(&self, now: Instant) {
+        let expired: VecDeque<Held> = {
+            let mut held = self.held.lock().unwrap();
+            if held.iter().all(|h| h.deadline > now) {
+                return;
+            }
+            let (expired, kept) = held.drain(..).partition(|h| h.deadline <= now);
+            *held = kept;
+            expired
+        };
+        for h in expired {
+            let err = Error::Timeout {
+                what: format!(
+                    "{} request to broker {} was not sent: the broker throttled the client (quota exceeded) for longer than the request's timeout",
+                    h.name, self.label
+                ),
+                after: h.timeout,
+            };
+            h.fail(err);
+        }
+    }
+
+    /// Writes the held-back requests, in order, under the write lock.
+    fn write_held(&self, w: &mut WriteSide) {
+        let now = Instant::now();
+        self.expire_held(now);
+        let held: Vec<Held> = self.held.lock().unwrap().drain(..).collect();
+        if held.is_empty() {
+            return;
+        }
+        log::debug!(
+            "broker {}: throttle over; sending {} held-back request(s)",
+            self.label,
+            held.len()
+        );
+        for mut h in held {
+            if self.closed.load(Ordering::SeqCst) {
+                h.fail(self.closed_error());
+                continue;
+            }
+            let waited = now.saturating_duration_since(h.held_at);
+            self.throttle_stats.held(waited);
+            TOTALS.held(waited);
+            if let Some(e) = h.entry.take() {
+                self.in_flight.lock().unwrap().push_back(e);
+            }
+            if let Err(source) = w.out.write_all(&h.frame) {
+                // Fails the entry just queued, and the rest of the loop
+                // fails the requests after it.
+                self.write_failed(source);
+            }
+        }
+        *self.last_activity.lock().unwrap() = Instant::now();
     }
 
     /// Fails the connection after a failed socket write (the stream is cut
@@ -213,6 +417,39 @@ impl Shared {
             .unwrap()
             .clone()
             .unwrap_or_else(|| Error::Closed(format!("connection to {}", self.label)))
+    }
+}
+
+/// The flusher of a throttled connection: waits out the throttle (and any
+/// throttle that arrives meanwhile), then writes the held-back requests.
+/// Runs only while requests are held back.
+fn flush_held(shared: Arc<Shared>) {
+    loop {
+        loop {
+            let now = Instant::now();
+            if shared.closed.load(Ordering::SeqCst) {
+                break;
+            }
+            shared.expire_held(now);
+            let left = shared.throttle_remaining(now);
+            if left.is_zero() {
+                break;
+            }
+            std::thread::sleep(left.min(TICK));
+        }
+        let mut w = shared.write.lock().unwrap();
+        if shared.closed.load(Ordering::SeqCst) {
+            w.flusher = false;
+            drop(w);
+            shared.fail_held(&shared.closed_error());
+            return;
+        }
+        if !shared.throttle_remaining(Instant::now()).is_zero() {
+            continue; // throttled again meanwhile
+        }
+        shared.write_held(&mut w);
+        w.flusher = false;
+        return;
     }
 }
 
@@ -283,6 +520,7 @@ impl Connection {
                 out: writer_side,
                 next_correlation_id: 1,
                 buf: Vec::with_capacity(1024),
+                flusher: false,
             }),
             in_flight: Mutex::new(VecDeque::new()),
             closed: AtomicBool::new(false),
@@ -291,6 +529,9 @@ impl Connection {
             shutdown_handle,
             reauth_at: Mutex::new(None),
             answered: std::sync::atomic::AtomicUsize::new(0),
+            throttled_until: Mutex::new(None),
+            held: Mutex::new(VecDeque::new()),
+            throttle_stats: ThrottleCounters::default(),
         });
         let thread_shared = shared.clone();
         let reader = std::thread::Builder::new()
@@ -375,6 +616,11 @@ impl Connection {
             }
             let resp = ApiVersionsResponse::decode(&mut Reader::new(body), version)
                 .map_err(|e| Error::decode(&self.shared.label, e))?;
+            self.shared.throttle(
+                resp.client_throttle_time_ms(version),
+                ApiVersionsRequest::NAME,
+                version,
+            );
             if let Some(code) = KafkaCode::from_code(resp.error_code) {
                 return Err(Error::kafka(
                     code,
@@ -418,9 +664,30 @@ impl Connection {
         self.shared.closed.load(Ordering::SeqCst)
     }
 
-    /// Number of requests waiting for their response.
+    /// Number of requests waiting for their response (including those held
+    /// back while the broker throttles the connection).
     pub fn in_flight(&self) -> usize {
-        self.shared.in_flight.lock().unwrap().len()
+        self.shared.in_flight.lock().unwrap().len() + self.shared.held.lock().unwrap().len()
+    }
+
+    /// Until when the broker asked this client to send nothing more on this
+    /// connection (KIP-219: a response's `throttle_time_ms`), or `None` when
+    /// it is not throttled now. Requests sent before then are held back in the
+    /// connection and written when it ends; callers with other work (other
+    /// brokers) may rather keep them until then, as Java's `NetworkClient`
+    /// does by reporting a throttled node as not ready.
+    pub fn throttled_until(&self) -> Option<Instant> {
+        let now = Instant::now();
+        self.shared
+            .throttled_until
+            .lock()
+            .unwrap()
+            .filter(|&t| t > now)
+    }
+
+    /// What broker throttling did to this connection's requests so far.
+    pub fn throttle_stats(&self) -> ThrottleStats {
+        self.shared.throttle_stats.snapshot()
     }
 
     /// Sends `req` at the negotiated version and waits for its response (up to
@@ -519,6 +786,12 @@ impl Connection {
         match rx.recv_timeout(timeout) {
             Ok(res) => res,
             Err(_) => {
+                // Still held back by a throttle (never written): it fails
+                // alone, the connection is fine.
+                self.shared.expire_held(Instant::now());
+                if let Ok(res) = rx.try_recv() {
+                    return res;
+                }
                 let err = Error::Timeout {
                     what: format!(
                         "{what} request to broker {} got no response (request.timeout.ms); the connection was closed",
@@ -550,11 +823,24 @@ impl Connection {
         }
         let mut w = self.shared.write.lock().unwrap();
         self.maybe_reauthenticate(&mut w)?;
-        self.send_locked(&mut w, req, version, expect_response, timeout, callback)
+        self.send_locked(
+            &mut w,
+            req,
+            version,
+            expect_response,
+            timeout,
+            callback,
+            true,
+        )
     }
 
     /// Writes one request; the caller holds the write lock, so requests
     /// reach the socket in the order their in-flight entries are queued.
+    /// With `may_hold`, a request sent while the broker throttles the
+    /// connection (or while others are held back) is held back until the
+    /// throttle ends; the SASL exchanges, which wait for their answer under
+    /// the write lock, are written at once.
+    #[allow(clippy::too_many_arguments)]
     fn send_locked<R: Request>(
         &self,
         w: &mut WriteSide,
@@ -563,6 +849,7 @@ impl Connection {
         expect_response: bool,
         timeout: Duration,
         callback: Callback,
+        may_hold: bool,
     ) -> Result<()> {
         if self.is_closed() {
             return Err(self.shared.closed_error());
@@ -589,6 +876,32 @@ impl Connection {
         }
         let size = (buf.len() - 4) as i32;
         buf[..4].copy_from_slice(&size.to_be_bytes());
+        let now = Instant::now();
+        if may_hold
+            && (!self.shared.throttle_remaining(now).is_zero()
+                || !self.shared.held.lock().unwrap().is_empty())
+        {
+            let entry = expect_response.then(|| InFlight {
+                correlation_id,
+                api_key: R::API_KEY,
+                response_header_version: R::Response::header_version(version),
+                deadline: now + timeout,
+                callback,
+            });
+            w.buf = Vec::with_capacity(1024);
+            self.hold(
+                w,
+                Held {
+                    frame: buf,
+                    entry,
+                    name: R::NAME,
+                    held_at: now,
+                    deadline: now + timeout,
+                    timeout,
+                },
+            );
+            return Ok(());
+        }
         if expect_response {
             self.shared.in_flight.lock().unwrap().push_back(InFlight {
                 correlation_id,
@@ -606,6 +919,45 @@ impl Connection {
         }
         *self.shared.last_activity.lock().unwrap() = Instant::now();
         written.map_err(|source| self.shared.write_failed(source))
+    }
+
+    /// Holds `h` back until the broker's throttle ends, making sure a flusher
+    /// thread will write it (the caller holds the write lock).
+    fn hold(&self, w: &mut WriteSide, h: Held) {
+        log::trace!(
+            "{} request to broker {} held back: the broker throttles this client",
+            h.name,
+            self.shared.label
+        );
+        self.shared.held.lock().unwrap().push_back(h);
+        *self.shared.last_activity.lock().unwrap() = Instant::now();
+        if self.is_closed() {
+            // Closed meanwhile: `fail` may have drained the queue already.
+            self.shared.fail_held(&self.shared.closed_error());
+            return;
+        }
+        if w.flusher {
+            return;
+        }
+        let shared = self.shared.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!(
+                "kafka-throttle-{}:{}",
+                self.address.host, self.address.port
+            ))
+            .spawn(move || flush_held(shared));
+        match spawned {
+            Ok(_) => w.flusher = true,
+            Err(e) => {
+                // No thread to wait with: send now; the broker, which mutes
+                // the connection on its side too, delays them instead.
+                log::debug!(
+                    "cannot start a thread to wait out the throttle of broker {} ({e}); sending at once",
+                    self.shared.label
+                );
+                self.shared.write_held(w);
+            }
+        }
     }
 
     /// Authenticates with SASL (on connect, and again for KIP-368
@@ -803,7 +1155,7 @@ impl Connection {
             .unwrap_or_default();
         let timeout = self.shared.settings.request_timeout + ahead;
         let body = self.round_trip(R::NAME, timeout, |callback| {
-            self.send_locked(w, req, version, true, timeout, callback)
+            self.send_locked(w, req, version, true, timeout, callback, false)
         })?;
         decode_body::<R>(&self.shared, body, version)
     }
@@ -855,7 +1207,10 @@ impl Drop for Connection {
 fn decode_body<R: Request>(shared: &Shared, body: Bytes, version: i16) -> Result<R::Response> {
     let mut r = Reader::new(body);
     match R::Response::decode(&mut r, version) {
-        Ok(resp) => Ok(resp),
+        Ok(resp) => {
+            shared.throttle(resp.client_throttle_time_ms(version), R::NAME, version);
+            Ok(resp)
+        }
         Err(e) => {
             let err = Error::protocol(
                 &shared.label,
@@ -1115,7 +1470,7 @@ fn check_deadlines(shared: &Shared, idle_possible: bool) -> Result<()> {
             ),
             after: shared.settings.request_timeout,
         }),
-        None if idle_possible => {
+        None if idle_possible && shared.held.lock().unwrap().is_empty() => {
             // A SASL session due for re-authentication on a connection no
             // writer uses: close it (the next request reconnects) rather than
             // let the broker drop it at expiry under a request.
@@ -1161,6 +1516,134 @@ mod tests {
         let s = connect_any(&addrs, &ConnectionSettings::default()).unwrap();
         assert_eq!(s.peer_addr().unwrap(), good.local_addr().unwrap());
         assert!(connect_any(&[refused], &ConnectionSettings::default()).is_err());
+    }
+
+    /// A fake broker that answers every request with an ApiVersions v3
+    /// response carrying the next throttle time of `throttles` (then 0),
+    /// and reports when each request arrived.
+    fn throttling_broker(
+        throttles: Vec<i32>,
+    ) -> (BrokerAddress, mpsc::Receiver<Instant>, JoinHandle<()>) {
+        use crate::protocol::Encodable;
+        use crate::protocol::messages::api_versions_response::ApiVersion;
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let (tx, rx) = mpsc::channel();
+        let handle = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut throttles = throttles.into_iter();
+            loop {
+                let mut size = [0u8; 4];
+                if s.read_exact(&mut size).is_err() {
+                    return;
+                }
+                let mut frame = vec![0u8; u32::from_be_bytes(size) as usize];
+                s.read_exact(&mut frame).unwrap();
+                let _ = tx.send(Instant::now());
+                let resp = ApiVersionsResponse {
+                    api_keys: vec![ApiVersion {
+                        api_key: ApiVersionsRequest::API_KEY,
+                        min_version: 0,
+                        max_version: 3,
+                        ..Default::default()
+                    }],
+                    throttle_time_ms: throttles.next().unwrap_or(0),
+                    ..Default::default()
+                };
+                let mut body = frame[4..8].to_vec(); // correlation id (header v0)
+                resp.encode(&mut body, 3).unwrap();
+                let mut out = (body.len() as u32).to_be_bytes().to_vec();
+                out.extend_from_slice(&body);
+                if s.write_all(&out).is_err() {
+                    return;
+                }
+            }
+        });
+        let address = BrokerAddress {
+            node_id: 1,
+            host: "127.0.0.1".into(),
+            port,
+        };
+        (address, rx, handle)
+    }
+
+    #[test]
+    fn throttle_time_holds_back_the_next_requests() {
+        // Connect (no throttle), then a response throttling for 400 ms.
+        let (address, arrivals, broker) = throttling_broker(vec![0, 400]);
+        let conn = Connection::connect(&address, &ConnectionSettings::default()).unwrap();
+        arrivals.recv().unwrap();
+        assert!(conn.throttled_until().is_none());
+        conn.request_at(&ApiVersionsRequest::default(), 3).unwrap();
+        let throttled_at = Instant::now();
+        arrivals.recv().unwrap();
+        let until = conn.throttled_until().expect("throttled");
+        assert!(
+            until > throttled_at + Duration::from_millis(300),
+            "{until:?}"
+        );
+        // `send` does not block; the request reaches the broker only when
+        // the throttle is over, and in order with the one after it.
+        let (tx, rx) = mpsc::channel();
+        for i in 0..2 {
+            let tx = tx.clone();
+            conn.send(&ApiVersionsRequest::default(), 3, move |r| {
+                let _ = tx.send((i, r.map(|r| r.error_code).ok()));
+            })
+            .unwrap();
+        }
+        assert!(throttled_at.elapsed() < Duration::from_millis(300));
+        assert_eq!(conn.in_flight(), 2);
+        let first = arrivals.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert!(
+            first >= throttled_at + Duration::from_millis(390),
+            "sent {:?} after the throttle began",
+            first - throttled_at
+        );
+        arrivals.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+            (0, Some(0))
+        );
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(5)).unwrap(),
+            (1, Some(0))
+        );
+        let stats = conn.throttle_stats();
+        assert_eq!(stats.throttled_responses, 1);
+        assert_eq!(stats.throttle_time, Duration::from_millis(400));
+        assert_eq!(stats.held_requests, 2);
+        assert!(stats.held_time >= Duration::from_millis(600), "{stats:?}");
+        assert!(throttle_totals().held_requests >= 2);
+        conn.close();
+        broker.join().unwrap();
+    }
+
+    #[test]
+    fn a_request_held_past_its_timeout_fails_without_closing_the_connection() {
+        let (address, arrivals, broker) = throttling_broker(vec![0, 1500]);
+        let conn = Connection::connect(&address, &ConnectionSettings::default()).unwrap();
+        conn.request_at(&ApiVersionsRequest::default(), 3).unwrap();
+        arrivals.recv().unwrap();
+        arrivals.recv().unwrap();
+        let started = Instant::now();
+        let err = conn
+            .request_with_timeout(
+                &ApiVersionsRequest::default(),
+                3,
+                Duration::from_millis(300),
+            )
+            .unwrap_err();
+        assert!(matches!(err, Error::Timeout { .. }), "{err}");
+        assert!(started.elapsed() < Duration::from_millis(1200));
+        // Never written: the broker did not see it, and once the throttle
+        // is over the connection works on.
+        assert!(arrivals.recv_timeout(Duration::from_millis(1300)).is_err());
+        assert!(!conn.is_closed());
+        conn.request_at(&ApiVersionsRequest::default(), 3).unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(1400));
+        conn.close();
+        broker.join().unwrap();
     }
 
     #[test]

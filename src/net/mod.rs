@@ -12,6 +12,8 @@ pub mod security;
 pub mod tls;
 mod versions;
 
-pub use connection::{ApiVersionRanges, BrokerAddress, Connection, ConnectionSettings};
+pub use connection::{
+    ApiVersionRanges, BrokerAddress, Connection, ConnectionSettings, ThrottleStats, throttle_totals,
+};
 pub use pool::{ConnectFailure, ConnectionPool};
 pub use security::{Security, SecurityProtocol};

@@ -283,6 +283,13 @@ impl ConnectionPool {
             .unwrap_or_default()
     }
 
+    /// Until when broker `node_id` asked this client to send it nothing
+    /// (KIP-219 throttling; see [`Connection::throttled_until`]), or `None`
+    /// when its connection is not throttled now (or not open).
+    pub fn throttled_until(&self, node_id: i32) -> Option<Instant> {
+        self.existing(node_id)?.throttled_until()
+    }
+
     /// True when `node_id` is waiting out a reconnect backoff.
     pub fn is_backing_off(&self, node_id: i32) -> bool {
         !self.backoff_remaining(node_id).is_zero()

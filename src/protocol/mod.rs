@@ -76,4 +76,16 @@ pub trait Response: Encodable + Decodable + Default + Clone + std::fmt::Debug {
             0
         }
     }
+
+    /// How long, in milliseconds, the client must send nothing more on the
+    /// connection this response came from (KIP-219): the response's
+    /// `throttle_time_ms` from the version at which the broker answers a
+    /// quota violation at once and expects the client to back off (Java's
+    /// `shouldClientThrottle`), else 0 (also for versions where the broker
+    /// delayed the response itself, and for APIs without a throttle time).
+    /// Generated per response by `codegen/generate.py`.
+    fn client_throttle_time_ms(&self, version: i16) -> i32 {
+        let _ = version;
+        0
+    }
 }

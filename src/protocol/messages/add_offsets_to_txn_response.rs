@@ -98,4 +98,11 @@ impl Decodable for AddOffsetsToTxnResponse {
 impl Response for AddOffsetsToTxnResponse {
     const API_KEY: i16 = 25;
     const FLEXIBLE_MIN: i16 = 3;
+    fn client_throttle_time_ms(&self, version: i16) -> i32 {
+        if version >= 1 {
+            self.throttle_time_ms
+        } else {
+            0
+        }
+    }
 }

@@ -395,4 +395,11 @@ impl Decodable for AddPartitionsToTxnResult {
 impl Response for AddPartitionsToTxnResponse {
     const API_KEY: i16 = 24;
     const FLEXIBLE_MIN: i16 = 3;
+    fn client_throttle_time_ms(&self, version: i16) -> i32 {
+        if version >= 1 {
+            self.throttle_time_ms
+        } else {
+            0
+        }
+    }
 }

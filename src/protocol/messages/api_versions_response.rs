@@ -433,4 +433,11 @@ impl Decodable for FinalizedFeatureKey {
 impl Response for ApiVersionsResponse {
     const API_KEY: i16 = 18;
     const FLEXIBLE_MIN: i16 = 3;
+    fn client_throttle_time_ms(&self, version: i16) -> i32 {
+        if version >= 2 {
+            self.throttle_time_ms
+        } else {
+            0
+        }
+    }
 }

@@ -261,4 +261,8 @@ impl Decodable for Assignment {
 impl Response for ConsumerGroupHeartbeatResponse {
     const API_KEY: i16 = 68;
     const FLEXIBLE_MIN: i16 = 0;
+    fn client_throttle_time_ms(&self, version: i16) -> i32 {
+        let _ = version;
+        self.throttle_time_ms
+    }
 }

@@ -381,4 +381,11 @@ impl Decodable for CreatableTopicConfigs {
 impl Response for CreateTopicsResponse {
     const API_KEY: i16 = 19;
     const FLEXIBLE_MIN: i16 = 5;
+    fn client_throttle_time_ms(&self, version: i16) -> i32 {
+        if version >= 3 {
+            self.throttle_time_ms
+        } else {
+            0
+        }
+    }
 }

@@ -174,4 +174,11 @@ impl Decodable for DeletableGroupResult {
 impl Response for DeleteGroupsResponse {
     const API_KEY: i16 = 42;
     const FLEXIBLE_MIN: i16 = 2;
+    fn client_throttle_time_ms(&self, version: i16) -> i32 {
+        if version >= 1 {
+            self.throttle_time_ms
+        } else {
+            0
+        }
+    }
 }

@@ -283,4 +283,11 @@ impl Decodable for DeleteRecordsPartitionResult {
 impl Response for DeleteRecordsResponse {
     const API_KEY: i16 = 21;
     const FLEXIBLE_MIN: i16 = 2;
+    fn client_throttle_time_ms(&self, version: i16) -> i32 {
+        if version >= 1 {
+            self.throttle_time_ms
+        } else {
+            0
+        }
+    }
 }

@@ -233,4 +233,11 @@ impl Decodable for DeletableTopicResult {
 impl Response for DeleteTopicsResponse {
     const API_KEY: i16 = 20;
     const FLEXIBLE_MIN: i16 = 4;
+    fn client_throttle_time_ms(&self, version: i16) -> i32 {
+        if version >= 2 {
+            self.throttle_time_ms
+        } else {
+            0
+        }
+    }
 }

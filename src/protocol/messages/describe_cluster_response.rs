@@ -226,4 +226,8 @@ impl Decodable for DescribeClusterBroker {
 impl Response for DescribeClusterResponse {
     const API_KEY: i16 = 60;
     const FLEXIBLE_MIN: i16 = 0;
+    fn client_throttle_time_ms(&self, version: i16) -> i32 {
+        let _ = version;
+        self.throttle_time_ms
+    }
 }

@@ -494,4 +494,11 @@ impl Decodable for DescribeConfigsSynonym {
 impl Response for DescribeConfigsResponse {
     const API_KEY: i16 = 32;
     const FLEXIBLE_MIN: i16 = 4;
+    fn client_throttle_time_ms(&self, version: i16) -> i32 {
+        if version >= 2 {
+            self.throttle_time_ms
+        } else {
+            0
+        }
+    }
 }

@@ -384,4 +384,11 @@ impl Decodable for DescribedGroupMember {
 impl Response for DescribeGroupsResponse {
     const API_KEY: i16 = 15;
     const FLEXIBLE_MIN: i16 = 5;
+    fn client_throttle_time_ms(&self, version: i16) -> i32 {
+        if version >= 2 {
+            self.throttle_time_ms
+        } else {
+            0
+        }
+    }
 }

@@ -116,4 +116,11 @@ impl Decodable for EndTxnResponse {
 impl Response for EndTxnResponse {
     const API_KEY: i16 = 26;
     const FLEXIBLE_MIN: i16 = 3;
+    fn client_throttle_time_ms(&self, version: i16) -> i32 {
+        if version >= 1 {
+            self.throttle_time_ms
+        } else {
+            0
+        }
+    }
 }

@@ -880,4 +880,11 @@ impl Decodable for NodeEndpoint {
 impl Response for FetchResponse {
     const API_KEY: i16 = 1;
     const FLEXIBLE_MIN: i16 = 12;
+    fn client_throttle_time_ms(&self, version: i16) -> i32 {
+        if version >= 8 {
+            self.throttle_time_ms
+        } else {
+            0
+        }
+    }
 }

@@ -293,4 +293,11 @@ impl Decodable for Coordinator {
 impl Response for FindCoordinatorResponse {
     const API_KEY: i16 = 10;
     const FLEXIBLE_MIN: i16 = 3;
+    fn client_throttle_time_ms(&self, version: i16) -> i32 {
+        if version >= 2 {
+            self.throttle_time_ms
+        } else {
+            0
+        }
+    }
 }

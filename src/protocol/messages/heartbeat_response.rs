@@ -96,4 +96,11 @@ impl Decodable for HeartbeatResponse {
 impl Response for HeartbeatResponse {
     const API_KEY: i16 = 12;
     const FLEXIBLE_MIN: i16 = 4;
+    fn client_throttle_time_ms(&self, version: i16) -> i32 {
+        if version >= 2 {
+            self.throttle_time_ms
+        } else {
+            0
+        }
+    }
 }

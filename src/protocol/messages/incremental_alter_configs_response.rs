@@ -204,4 +204,8 @@ impl Decodable for AlterConfigsResourceResponse {
 impl Response for IncrementalAlterConfigsResponse {
     const API_KEY: i16 = 44;
     const FLEXIBLE_MIN: i16 = 1;
+    fn client_throttle_time_ms(&self, version: i16) -> i32 {
+        let _ = version;
+        self.throttle_time_ms
+    }
 }

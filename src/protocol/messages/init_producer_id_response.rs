@@ -116,4 +116,11 @@ impl Decodable for InitProducerIdResponse {
 impl Response for InitProducerIdResponse {
     const API_KEY: i16 = 22;
     const FLEXIBLE_MIN: i16 = 2;
+    fn client_throttle_time_ms(&self, version: i16) -> i32 {
+        if version >= 1 {
+            self.throttle_time_ms
+        } else {
+            0
+        }
+    }
 }

@@ -288,4 +288,11 @@ impl Decodable for JoinGroupResponseMember {
 impl Response for JoinGroupResponse {
     const API_KEY: i16 = 11;
     const FLEXIBLE_MIN: i16 = 6;
+    fn client_throttle_time_ms(&self, version: i16) -> i32 {
+        if version >= 3 {
+            self.throttle_time_ms
+        } else {
+            0
+        }
+    }
 }

@@ -233,4 +233,11 @@ impl Decodable for ListedGroup {
 impl Response for ListGroupsResponse {
     const API_KEY: i16 = 16;
     const FLEXIBLE_MIN: i16 = 3;
+    fn client_throttle_time_ms(&self, version: i16) -> i32 {
+        if version >= 2 {
+            self.throttle_time_ms
+        } else {
+            0
+        }
+    }
 }

@@ -352,4 +352,11 @@ impl Decodable for ListOffsetsPartitionResponse {
 impl Response for ListOffsetsResponse {
     const API_KEY: i16 = 2;
     const FLEXIBLE_MIN: i16 = 6;
+    fn client_throttle_time_ms(&self, version: i16) -> i32 {
+        if version >= 3 {
+            self.throttle_time_ms
+        } else {
+            0
+        }
+    }
 }

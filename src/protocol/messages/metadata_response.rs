@@ -605,4 +605,11 @@ impl Decodable for MetadataResponsePartition {
 impl Response for MetadataResponse {
     const API_KEY: i16 = 3;
     const FLEXIBLE_MIN: i16 = 9;
+    fn client_throttle_time_ms(&self, version: i16) -> i32 {
+        if version >= 6 {
+            self.throttle_time_ms
+        } else {
+            0
+        }
+    }
 }

@@ -272,4 +272,11 @@ impl Decodable for OffsetCommitResponsePartition {
 impl Response for OffsetCommitResponse {
     const API_KEY: i16 = 8;
     const FLEXIBLE_MIN: i16 = 8;
+    fn client_throttle_time_ms(&self, version: i16) -> i32 {
+        if version >= 4 {
+            self.throttle_time_ms
+        } else {
+            0
+        }
+    }
 }

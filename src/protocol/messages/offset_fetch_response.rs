@@ -587,4 +587,11 @@ impl Decodable for OffsetFetchResponsePartitions {
 impl Response for OffsetFetchResponse {
     const API_KEY: i16 = 9;
     const FLEXIBLE_MIN: i16 = 6;
+    fn client_throttle_time_ms(&self, version: i16) -> i32 {
+        if version >= 4 {
+            self.throttle_time_ms
+        } else {
+            0
+        }
+    }
 }

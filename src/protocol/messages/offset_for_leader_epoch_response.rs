@@ -297,4 +297,11 @@ impl Decodable for EpochEndOffset {
 impl Response for OffsetForLeaderEpochResponse {
     const API_KEY: i16 = 23;
     const FLEXIBLE_MIN: i16 = 4;
+    fn client_throttle_time_ms(&self, version: i16) -> i32 {
+        if version >= 2 {
+            self.throttle_time_ms
+        } else {
+            0
+        }
+    }
 }

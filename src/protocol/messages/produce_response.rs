@@ -630,4 +630,11 @@ impl Decodable for NodeEndpoint {
 impl Response for ProduceResponse {
     const API_KEY: i16 = 0;
     const FLEXIBLE_MIN: i16 = 9;
+    fn client_throttle_time_ms(&self, version: i16) -> i32 {
+        if version >= 6 {
+            self.throttle_time_ms
+        } else {
+            0
+        }
+    }
 }

@@ -143,4 +143,11 @@ impl Decodable for SyncGroupResponse {
 impl Response for SyncGroupResponse {
     const API_KEY: i16 = 14;
     const FLEXIBLE_MIN: i16 = 4;
+    fn client_throttle_time_ms(&self, version: i16) -> i32 {
+        if version >= 2 {
+            self.throttle_time_ms
+        } else {
+            0
+        }
+    }
 }

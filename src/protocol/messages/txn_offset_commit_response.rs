@@ -276,4 +276,11 @@ impl Decodable for TxnOffsetCommitResponsePartition {
 impl Response for TxnOffsetCommitResponse {
     const API_KEY: i16 = 28;
     const FLEXIBLE_MIN: i16 = 3;
+    fn client_throttle_time_ms(&self, version: i16) -> i32 {
+        if version >= 1 {
+            self.throttle_time_ms
+        } else {
+            0
+        }
+    }
 }
