@@ -330,16 +330,6 @@ impl Classic {
                 self.retry_after(Duration::ZERO);
                 return;
             }
-            Some(KafkaCode::UnknownMemberId) => {
-                core.reset_membership(true);
-                self.retry_after(Duration::ZERO);
-                return;
-            }
-            Some(KafkaCode::IllegalGeneration) => {
-                core.reset_membership(false);
-                self.retry_after(Duration::ZERO);
-                return;
-            }
             Some(
                 code @ (KafkaCode::CoordinatorLoadInProgress | KafkaCode::RebalanceInProgress),
             ) => {
@@ -347,29 +337,8 @@ impl Classic {
                 self.retry_after(core.s.retry_backoff);
                 return;
             }
-            Some(code) if is_coordinator_error(code) => {
-                core.coordinator_dead(ctx);
-                self.retry_after(Duration::ZERO);
-                return;
-            }
-            Some(KafkaCode::FencedInstanceId) => {
-                core.fatal = Some(fenced_instance(core, "JoinGroup"));
-                self.retry_after(core.s.retry_backoff);
-                return;
-            }
             Some(code) => {
-                let e = Error::Kafka {
-                    code,
-                    context: format!("JoinGroup for {context}"),
-                    message: None,
-                };
-                if e.is_retriable() {
-                    log::debug!("{e}; retrying");
-                    self.retry_later(ctx);
-                } else {
-                    core.fatal = Some(e);
-                    self.retry_after(core.s.retry_backoff);
-                }
+                self.round_failed(core, ctx, "JoinGroup", code);
                 return;
             }
         }
@@ -439,6 +408,41 @@ impl Classic {
                 log::debug!("{context}: SyncGroup not sent: {e}");
                 core.coordinator_dead(ctx);
                 self.retry_later(ctx);
+            }
+        }
+    }
+
+    /// A JoinGroup or SyncGroup answered with `code`: what both have in
+    /// common ("join again" answers, a moved coordinator, fencing, the rest).
+    fn round_failed(&mut self, core: &mut Core, ctx: &mut Ctx, api: &str, code: KafkaCode) {
+        match code {
+            KafkaCode::UnknownMemberId | KafkaCode::IllegalGeneration => {
+                core.reset_membership(code == KafkaCode::UnknownMemberId);
+                self.retry_after(Duration::ZERO);
+            }
+            code if is_coordinator_error(code) => {
+                core.coordinator_dead(ctx);
+                self.retry_after(Duration::ZERO);
+            }
+            KafkaCode::FencedInstanceId => {
+                core.fatal = Some(fenced_instance(core, api));
+                core.lose_partitions(ctx);
+                core.reset_membership(true);
+                self.retry_after(core.s.retry_backoff);
+            }
+            code => {
+                let e = Error::Kafka {
+                    code,
+                    context: format!("{api} for {}", core.context()),
+                    message: None,
+                };
+                if e.is_retriable() {
+                    log::debug!("{e}; retrying");
+                    self.retry_later(ctx);
+                } else {
+                    core.fatal = Some(e);
+                    self.retry_after(core.s.retry_backoff);
+                }
             }
         }
     }
@@ -552,40 +556,8 @@ impl Classic {
                 self.retry_after(Duration::ZERO);
                 return;
             }
-            Some(KafkaCode::UnknownMemberId) => {
-                core.reset_membership(true);
-                self.retry_after(Duration::ZERO);
-                return;
-            }
-            Some(KafkaCode::IllegalGeneration) => {
-                core.reset_membership(false);
-                self.retry_after(Duration::ZERO);
-                return;
-            }
-            Some(code) if is_coordinator_error(code) => {
-                core.coordinator_dead(ctx);
-                self.retry_after(Duration::ZERO);
-                return;
-            }
-            Some(KafkaCode::FencedInstanceId) => {
-                core.fatal = Some(fenced_instance(core, "SyncGroup"));
-                core.lose_partitions(ctx);
-                core.reset_membership(true);
-                self.retry_after(core.s.retry_backoff);
-                return;
-            }
             Some(code) => {
-                let e = Error::Kafka {
-                    code,
-                    context: format!("SyncGroup for {context}"),
-                    message: None,
-                };
-                if e.is_retriable() {
-                    self.retry_later(ctx);
-                } else {
-                    core.fatal = Some(e);
-                    self.retry_after(core.s.retry_backoff);
-                }
+                self.round_failed(core, ctx, "SyncGroup", code);
                 return;
             }
         }
@@ -627,17 +599,7 @@ impl Classic {
             .iter()
             .map(|(t, p)| TopicPartition::new(t.as_str(), *p))
             .collect();
-        let revoked: Vec<TopicPartition> = core
-            .owned
-            .iter()
-            .filter(|tp| !new.contains(tp))
-            .cloned()
-            .collect();
-        let added: Vec<TopicPartition> = new
-            .iter()
-            .filter(|tp| !core.owned.contains(tp))
-            .cloned()
-            .collect();
+        let (revoked, added) = super::changes(&core.owned, &new);
         // A subscribed topic missing from metadata counts as 0 partitions, so
         // that check_subscription_changes rejoins once it appears.
         let assigned = self.assigned_counts.take();

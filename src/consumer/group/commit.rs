@@ -352,37 +352,47 @@ fn offset_fetch_result(
     v: i16,
 ) -> Result<Committed> {
     let mut group_code = resp.error_code;
-    let mut rows: Vec<(String, i32, i64, i32, Option<String>, i16)> = Vec::new();
-    if v >= 8 {
+    // v8+ answers per group (one here), older versions at the top level.
+    let topics = if v >= 8 {
+        let mut topics = Vec::new();
         for grp in resp.groups {
             group_code = grp.error_code;
-            for t in grp.topics {
-                for p in t.partitions {
-                    rows.push((
-                        t.name.clone(),
+            topics.extend(grp.topics.into_iter().map(|t| {
+                let parts = t.partitions.into_iter().map(|p| {
+                    let row = (
                         p.partition_index,
                         p.committed_offset,
                         p.committed_leader_epoch,
-                        p.metadata,
-                        p.error_code,
-                    ));
-                }
-            }
+                    );
+                    (row, p.metadata, p.error_code)
+                });
+                (t.name, parts.collect::<Vec<_>>())
+            }));
         }
+        topics
     } else {
-        for t in resp.topics {
-            for p in t.partitions {
-                rows.push((
-                    t.name.clone(),
-                    p.partition_index,
-                    p.committed_offset,
-                    p.committed_leader_epoch,
-                    p.metadata,
-                    p.error_code,
-                ));
-            }
-        }
-    }
+        resp.topics
+            .into_iter()
+            .map(|t| {
+                let parts = t.partitions.into_iter().map(|p| {
+                    let row = (
+                        p.partition_index,
+                        p.committed_offset,
+                        p.committed_leader_epoch,
+                    );
+                    (row, p.metadata, p.error_code)
+                });
+                (t.name, parts.collect::<Vec<_>>())
+            })
+            .collect()
+    };
+    let rows = topics.into_iter().flat_map(|(topic, parts)| {
+        parts
+            .into_iter()
+            .map(move |((partition, offset, epoch), metadata, code)| {
+                (topic.clone(), partition, offset, epoch, metadata, code)
+            })
+    });
     if let Some(code) = KafkaCode::from_code(group_code) {
         return Err(Error::kafka(
             code,

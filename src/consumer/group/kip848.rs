@@ -247,17 +247,7 @@ impl Kip848 {
             }
         }
         new.sort();
-        let revoked: Vec<TopicPartition> = core
-            .owned
-            .iter()
-            .filter(|tp| !new.contains(tp))
-            .cloned()
-            .collect();
-        let added: Vec<TopicPartition> = new
-            .iter()
-            .filter(|tp| !core.owned.contains(tp))
-            .cloned()
-            .collect();
+        let (revoked, added) = super::changes(&core.owned, &new);
         if !revoked.is_empty() {
             core.actions.push(Action::Revoke(revoked));
         }

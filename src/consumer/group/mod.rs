@@ -478,6 +478,25 @@ impl Core {
     }
 }
 
+/// What moving from `owned` to `new` means: the partitions revoked and the
+/// ones added.
+pub(crate) fn changes(
+    owned: &[TopicPartition],
+    new: &[TopicPartition],
+) -> (Vec<TopicPartition>, Vec<TopicPartition>) {
+    let revoked = owned
+        .iter()
+        .filter(|tp| !new.contains(tp))
+        .cloned()
+        .collect();
+    let added = new
+        .iter()
+        .filter(|tp| !owned.contains(tp))
+        .cloned()
+        .collect();
+    (revoked, added)
+}
+
 /// Removes `partitions` from the consumer's assignment.
 pub(crate) fn drop_from(subs: &mut Subscriptions, partitions: &[TopicPartition]) {
     let keep: Vec<TopicPartition> = subs
