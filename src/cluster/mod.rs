@@ -462,13 +462,23 @@ impl Cluster {
                 ),
             ));
         }
+        // Retriable: a topic error, a partition without leader, or a leader
+        // the answer does not list among its brokers (one restarting, say):
+        // the metadata stays stale so that the next refresh comes soon.
+        let unlisted =
+            |leader: i32| !fresh.brokers.is_empty() && !fresh.brokers.contains_key(&leader);
         let any_error = fresh.topics.values().any(|t| {
-            t.error.is_some_and(|e| e.is_retriable()) || t.partitions.iter().any(|p| p.leader < 0)
+            t.error.is_some_and(|e| e.is_retriable())
+                || t.partitions
+                    .iter()
+                    .any(|p| p.leader < 0 || unlisted(p.leader))
         });
         let merged = {
             let mut guard = self.metadata.write().unwrap();
             let mut md = (**guard).clone();
             if topics.is_none() {
+                let mut fresh = fresh;
+                fresh.keep_newer_epochs(&md);
                 md = fresh;
             } else {
                 md.merge(fresh);
@@ -534,6 +544,27 @@ impl Cluster {
     /// (with the [`Retry`] backoff between tries) until `deadline`. A topic
     /// that does not exist yields UNKNOWN_TOPIC_OR_PARTITION at the deadline.
     pub fn wait_for_topic(&self, topic: &str, deadline: Instant) -> Result<TopicMetadata> {
+        self.wait_for_topic_with(topic, deadline, true)
+    }
+
+    /// Metadata of one topic whose partition count is known, leaders or not
+    /// (as Java's producer `waitOnMetadata`): a partition without leader
+    /// (its broker restarting, say) is the sender's to wait for, not a
+    /// reason to block `send`.
+    pub(crate) fn wait_for_partition_count(
+        &self,
+        topic: &str,
+        deadline: Instant,
+    ) -> Result<TopicMetadata> {
+        self.wait_for_topic_with(topic, deadline, false)
+    }
+
+    fn wait_for_topic_with(
+        &self,
+        topic: &str,
+        deadline: Instant,
+        need_leaders: bool,
+    ) -> Result<TopicMetadata> {
         self.add_topics(&[topic]);
         let started = Instant::now();
         let mut retry = Retry::new(self, deadline);
@@ -546,7 +577,7 @@ impl Cluster {
                 Some(t)
                     if t.error.is_none()
                         && !t.partitions.is_empty()
-                        && t.partitions.iter().all(|p| p.leader >= 0) =>
+                        && (!need_leaders || t.partitions.iter().all(|p| p.leader >= 0)) =>
                 {
                     return Ok(t.clone());
                 }

@@ -899,7 +899,7 @@ fn handle_partition(
                 st.clear_preferred_read_replica();
             } else if replica >= 0 && st.set_preferred_read_replica(replica, leader, lease_end) {
                 log::debug!(
-                    "{tp}: fetching from preferred read replica broker {replica} (named by broker {node}, the leader, for client.rack {:?})",
+                    "{tp}: fetching from preferred read replica broker {replica} (named by broker {node}, the leader, for client.rack={})",
                     settings.rack
                 );
             }

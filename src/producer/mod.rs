@@ -805,10 +805,21 @@ impl Producer {
                 )));
             }
             Some(p) => p,
-            None => self
-                .shared
-                .partitioner
-                .partition(record.topic, record.key, partitions),
+            None => {
+                // Partitions with a leader among the live brokers: the sticky
+                // partition for unkeyed records is one of them.
+                let available = self
+                    .shared
+                    .cluster
+                    .metadata()
+                    .available_partitions(record.topic);
+                self.shared.partitioner.partition_available(
+                    record.topic,
+                    record.key,
+                    partitions,
+                    &available,
+                )
+            }
         };
         let timestamp = record.timestamp.unwrap_or_else(now_ms);
         let acc = &self.shared.accumulator;
@@ -849,7 +860,13 @@ impl Producer {
         // Not known yet: an invalid name fails here, before any request.
         crate::cluster::validate_topic_name(topic)?;
         let deadline = Instant::now() + self.shared.settings.max_block;
-        match self.shared.cluster.wait_for_topic(topic, deadline) {
+        // The partition count is enough: a partition without leader is the
+        // sender's to wait for (as Java's waitOnMetadata).
+        match self
+            .shared
+            .cluster
+            .wait_for_partition_count(topic, deadline)
+        {
             Ok(t) => Ok(t.partitions.len()),
             // The real cause when brokers are unreachable, else the likely
             // one.

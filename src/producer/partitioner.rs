@@ -7,7 +7,10 @@
 //!    lands on the same partition whichever client wrote it;
 //! 3. an unkeyed record goes to the topic's current *sticky* partition, which
 //!    changes only when a batch for it is sent, so unkeyed records fill whole
-//!    batches instead of spreading thin ones over every partition.
+//!    batches instead of spreading thin ones over every partition. The sticky
+//!    partition is one with a leader among the live brokers whenever there is
+//!    one (a keyed record keeps its murmur2 partition, leader or not, as in
+//!    Java).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -63,6 +66,21 @@ pub trait Partitioner: Send + Sync {
     /// The partition (0-based, below `partitions`) for a record of `topic`.
     fn partition(&self, topic: &str, key: Option<&[u8]>, partitions: usize) -> i32;
 
+    /// Like [`Partitioner::partition`], also told which partitions currently
+    /// have a leader among the live brokers (`available`, ascending; empty
+    /// when none has or metadata does not say). The producer calls this one;
+    /// the default ignores `available` and calls `partition`.
+    fn partition_available(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        partitions: usize,
+        available: &[i32],
+    ) -> i32 {
+        let _ = available;
+        self.partition(topic, key, partitions)
+    }
+
     /// Called when a batch for `topic` was closed on `partition` so a sticky
     /// partitioner can move on. The default does nothing.
     fn on_new_batch(&self, topic: &str, partition: i32, partitions: usize) {
@@ -90,9 +108,19 @@ impl DefaultPartitioner {
 
 impl Partitioner for DefaultPartitioner {
     fn partition(&self, topic: &str, key: Option<&[u8]>, partitions: usize) -> i32 {
+        self.partition_available(topic, key, partitions, &[])
+    }
+
+    fn partition_available(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        partitions: usize,
+        available: &[i32],
+    ) -> i32 {
         match key {
             Some(k) if !self.ignore_keys => partition_for_key(k, partitions),
-            _ => self.sticky.partition(topic, partitions),
+            _ => self.sticky.partition(topic, partitions, available),
         }
     }
 
@@ -108,14 +136,26 @@ struct StickyPartitionCache {
 }
 
 impl StickyPartitionCache {
-    fn partition(&self, topic: &str, partitions: usize) -> i32 {
+    /// The sticky partition, chosen anew when there is none yet, it is out
+    /// of range, or it lost its leader while others have one (`available`:
+    /// the partitions with a leader; empty = choose among all).
+    fn partition(&self, topic: &str, partitions: usize, available: &[i32]) -> i32 {
+        let available: Vec<i32> = available
+            .iter()
+            .copied()
+            .filter(|&p| p >= 0 && (p as usize) < partitions)
+            .collect();
         let mut m = self.current.lock().unwrap();
         if let Some(&p) = m.get(topic) {
-            if (p as usize) < partitions {
+            if (p as usize) < partitions && (available.is_empty() || available.contains(&p)) {
                 return p;
             }
         }
-        let p = random_partition(partitions, None);
+        let p = if available.is_empty() {
+            random_partition(partitions, None)
+        } else {
+            available[random_partition(available.len(), None) as usize]
+        };
         m.insert(topic.to_string(), p);
         p
     }
@@ -153,7 +193,19 @@ pub struct RoundRobinPartitioner {
 }
 
 impl Partitioner for RoundRobinPartitioner {
-    fn partition(&self, topic: &str, _key: Option<&[u8]>, partitions: usize) -> i32 {
+    fn partition(&self, topic: &str, key: Option<&[u8]>, partitions: usize) -> i32 {
+        self.partition_available(topic, key, partitions, &[])
+    }
+
+    /// Cycles through the partitions with a leader when there are any (as
+    /// Java's `RoundRobinPartitioner`), else through all.
+    fn partition_available(
+        &self,
+        topic: &str,
+        _key: Option<&[u8]>,
+        partitions: usize,
+        available: &[i32],
+    ) -> i32 {
         let n = partitions.max(1);
         let next = match self.counters.lock() {
             Ok(mut m) => {
@@ -164,7 +216,16 @@ impl Partitioner for RoundRobinPartitioner {
             }
             Err(_) => self.fallback.fetch_add(1, Ordering::Relaxed),
         };
-        (next % n) as i32
+        let available: Vec<i32> = available
+            .iter()
+            .copied()
+            .filter(|&p| p >= 0 && (p as usize) < n)
+            .collect();
+        if available.is_empty() {
+            (next % n) as i32
+        } else {
+            available[next % available.len()]
+        }
     }
 }
 
@@ -220,6 +281,40 @@ mod tests {
         let ignoring = DefaultPartitioner::new(true);
         let s = ignoring.partition("t", Some(b"abc"), 1000);
         assert_eq!(ignoring.partition("t", Some(b"xyz"), 1000), s);
+    }
+
+    #[test]
+    fn sticky_skips_partitions_without_leader() {
+        let p = DefaultPartitioner::new(false);
+        // Only 2 and 4 of 6 have a leader: unkeyed records stick to one of
+        // them, also after each new batch.
+        for _ in 0..50 {
+            let s = p.partition_available("t", None, 6, &[2, 4]);
+            assert!(s == 2 || s == 4, "{s}");
+            assert_eq!(p.partition_available("t", None, 6, &[2, 4]), s);
+            p.on_new_batch("t", s, 6);
+        }
+        // A sticky partition that loses its leader is left at once.
+        let s = p.partition_available("t", None, 6, &[2, 4]);
+        let other = if s == 2 { 4 } else { 2 };
+        assert_eq!(p.partition_available("t", None, 6, &[other]), other);
+        // No partition with a leader: any partition (as Java).
+        let any = p.partition_available("t", None, 6, &[]);
+        assert!((0..6).contains(&any));
+        // Keyed records keep murmur2 even to a partition without leader,
+        // unless keys are ignored.
+        assert_eq!(p.partition_available("t", Some(b"abc"), 1000, &[5]), 107);
+        let ignoring = DefaultPartitioner::new(true);
+        assert_eq!(
+            ignoring.partition_available("t", Some(b"abc"), 1000, &[5]),
+            5
+        );
+        // Round-robin cycles through the available ones.
+        let rr = RoundRobinPartitioner::default();
+        let v: Vec<i32> = (0..4)
+            .map(|_| rr.partition_available("t", None, 6, &[1, 3]))
+            .collect();
+        assert_eq!(v, [1, 3, 1, 3]);
     }
 
     #[test]
