@@ -155,7 +155,7 @@ impl ClusterMetadata {
     /// Merges a newer response that covered only some topics: brokers and
     /// controller are replaced, the listed topics replaced, others kept.
     /// Partitions answered with an older leader epoch than the cached one
-    /// keep their cached state (see [`ClusterMetadata::keep_newer_epochs`]).
+    /// keep their cached state (see `ClusterMetadata::keep_newer_epochs`).
     pub fn merge(&mut self, mut newer: ClusterMetadata) {
         newer.keep_newer_epochs(self);
         self.cluster_id = newer.cluster_id.or(self.cluster_id.take());
