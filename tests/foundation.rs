@@ -96,30 +96,43 @@ fn encode_batch(records: &[Record], compression: Compression) -> Vec<u8> {
 }
 
 /// Produces one batch to the partition's leader; returns the base offset.
+/// A topic created a moment ago may not be led yet on a real broker
+/// (NOT_LEADER_OR_FOLLOWER, LEADER_NOT_AVAILABLE): asked again for up to 15 s.
 fn raw_produce(cluster: &Cluster, topic: &str, partition: i32, batch: Vec<u8>) -> i64 {
-    let md = cluster
-        .wait_for_topic(topic, Instant::now() + Duration::from_secs(15))
-        .unwrap();
-    let leader = md.partitions[partition as usize].leader;
-    let conn = cluster.connection(leader).unwrap();
-    let req = ProduceRequest {
-        acks: -1,
-        timeout_ms: 10_000,
-        topic_data: vec![TopicProduceData {
-            name: topic.to_string(),
-            partition_data: vec![PartitionProduceData {
-                index: partition,
-                records: Some(Bytes::from(batch)),
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let md = cluster.wait_for_topic(topic, deadline).unwrap();
+        let leader = md.partitions[partition as usize].leader;
+        let conn = cluster.connection(leader).unwrap();
+        let req = ProduceRequest {
+            acks: -1,
+            timeout_ms: 10_000,
+            topic_data: vec![TopicProduceData {
+                name: topic.to_string(),
+                partition_data: vec![PartitionProduceData {
+                    index: partition,
+                    records: Some(Bytes::from(batch.clone())),
+                    ..Default::default()
+                }],
                 ..Default::default()
             }],
             ..Default::default()
-        }],
-        ..Default::default()
-    };
-    let resp = conn.request(&req).unwrap();
-    let p = &resp.responses[0].partition_responses[0];
-    assert_eq!(KafkaCode::from_code(p.error_code), None, "produce error");
-    p.base_offset
+        };
+        let resp = conn.request(&req).unwrap();
+        let p = &resp.responses[0].partition_responses[0];
+        match KafkaCode::from_code(p.error_code) {
+            Some(KafkaCode::NotLeaderOrFollower | KafkaCode::LeaderNotAvailable)
+                if Instant::now() < deadline =>
+            {
+                cluster.request_refresh();
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            code => {
+                assert_eq!(code, None, "produce error");
+                return p.base_offset;
+            }
+        }
+    }
 }
 
 fn assert_same_records(got: &[Record], want: &[Record], base_offset: i64) {
