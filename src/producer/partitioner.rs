@@ -140,17 +140,19 @@ impl StickyPartitionCache {
     /// of range, or it lost its leader while others have one (`available`:
     /// the partitions with a leader; empty = choose among all).
     fn partition(&self, topic: &str, partitions: usize, available: &[i32]) -> i32 {
-        let available: Vec<i32> = available
-            .iter()
-            .copied()
-            .filter(|&p| p >= 0 && (p as usize) < partitions)
-            .collect();
         let mut m = self.current.lock().unwrap();
+        // The per-record path: the sticky partition still stands, nothing
+        // allocated.
         if let Some(&p) = m.get(topic) {
             if (p as usize) < partitions && (available.is_empty() || available.contains(&p)) {
                 return p;
             }
         }
+        let available: Vec<i32> = available
+            .iter()
+            .copied()
+            .filter(|&p| p >= 0 && (p as usize) < partitions)
+            .collect();
         let p = if available.is_empty() {
             random_partition(partitions, None)
         } else {
